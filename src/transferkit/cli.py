@@ -1,0 +1,338 @@
+"""``transferkit`` command line: a thin shell over the Python API.
+
+User mistakes print one line on stderr and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __name__ as _package  # noqa: F401  (runs the torchvision shim first)
+from ._progress import set_quiet
+from .errors import TransferkitError
+
+DEFAULT_DATA = "fashion-mnist"
+DEFAULT_LABELS_PER_CLASS = 10  # used only with the built-in default data
+BASELINE_DESCRIPTIONS = {
+    ("scratch", "image"): "small CNN from scratch",
+    ("scratch", "text"): "bag of embeddings from scratch",
+    ("scratch", "tabular"): "MLP from scratch",
+    ("classical", "image"): "logistic regression on pixels",
+    ("classical", "text"): "TF-IDF + logistic regression",
+    ("classical", "tabular"): "logistic regression",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="transferkit", description="Transfer learning for small labelled data sets.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    listing = commands.add_parser("list", help="registered backbones, data sets and strategies")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+    fit = commands.add_parser("fit", help="fit a transfer model and compare it with target-only baselines")
+    fit.add_argument("data", nargs="?", help=f"built-in name, image folder, .csv or .npz (default {DEFAULT_DATA})")
+    fit.add_argument("--backbone", help="backbone name (default by modality; see `transferkit list`)")
+    fit.add_argument("--strategy", default="linear-probe", help="how to transfer (default linear-probe)")
+    fit.add_argument(
+        "--labels-per-class",
+        type=int,
+        metavar="K",
+        help="labelled training examples per class (default: all; 10 for the built-in default data)",
+    )
+    fit.add_argument("--image-size", type=int, help="resize images to this many pixels (smaller is faster)")
+    fit.add_argument("--layer", help="backbone layer to read features from (default the pooled embedding)")
+    fit.add_argument("--C", type=float, default=1.0, dest="C", help="inverse regularisation of the probe")
+    fit.add_argument("--seed", type=int, default=0, help="seed of the labelled draw and of training")
+    fit.add_argument("--test-size", type=int, metavar="N", help="test examples (default: the data set's own)")
+    fit.add_argument("--text-column", help="CSV column holding the text")
+    fit.add_argument("--label-column", help="CSV column holding the label")
+    fit.add_argument("--no-baseline", action="store_true", help="skip the target-only baselines")
+    fit.add_argument("--out", help="folder for the model and the run record")
+    fit.add_argument("--json", metavar="FILE", help="write the run record to FILE")
+    fit.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    predict = commands.add_parser("predict", help="classify inputs with a saved model")
+    predict.add_argument("model_dir", help="folder written by `transferkit fit --out`")
+    predict.add_argument("inputs", nargs="+", help="image paths or texts (a .txt file: one text per line)")
+    predict.add_argument("--quiet", action="store_true")
+
+    extract = commands.add_parser("extract", help="write a backbone's features of a data set to .npz")
+    extract.add_argument("data")
+    extract.add_argument("--backbone", help="backbone name (default by modality)")
+    extract.add_argument("--out", required=True, metavar="FILE.npz")
+    extract.add_argument("--layer")
+    extract.add_argument("--image-size", type=int)
+    extract.add_argument("--split", choices=("train", "test", "all"), default="all")
+    extract.add_argument("--test-size", type=int, metavar="N")
+    extract.add_argument("--text-column")
+    extract.add_argument("--label-column")
+    extract.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def _numeric(cell: str) -> bool:
+    return cell[:1].isdigit() or cell[:1] in "+-." and cell[1:2].isdigit()
+
+
+def _print_table(rows: list[list[str]], out: Any = None) -> None:
+    out = out or sys.stdout
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        cells = [cell.rjust(w) if _numeric(cell) else cell.ljust(w) for cell, w in zip(row, widths)]
+        print("  ".join(cells).rstrip(), file=out)
+        if n == 0:
+            print("  ".join("-" * w for w in widths), file=out)
+
+
+def _command_list(args: argparse.Namespace) -> int:
+    from .backbones import backbone_cfg, list_backbones
+    from .data import list_datasets
+    from .strategies import list_strategies
+
+    backbones = []
+    for name in list_backbones():
+        cfg = backbone_cfg(name)
+        size = "x".join(str(s) for s in cfg.input_size[1:]) if cfg.input_size else f"{cfg.max_length} tokens"
+        backbones.append(
+            {
+                "name": name,
+                "modality": cfg.modality,
+                "input": size,
+                "feature_dim": cfg.feature_dim,
+                "weights": cfg.source,
+                "installed": os.path.exists(cfg.weights),
+            }
+        )
+    datasets = list_datasets()
+    if args.json:
+        print(json.dumps({"backbones": backbones, "datasets": datasets, "strategies": list_strategies()}, indent=2))
+        return 0
+    print("Backbones (also timm:<name>[@weights-file] and hf:<folder-or-cached-id>)")
+    _print_table(
+        [["name", "modality", "input", "dim", "weights"]]
+        + [
+            [
+                b["name"],
+                b["modality"],
+                b["input"],
+                str(b["feature_dim"]),
+                b["weights"] + ("" if b["installed"] else " (NOT INSTALLED)"),
+            ]
+            for b in backbones
+        ]
+    )
+    print("\nData sets (or a path: image folder with one sub-folder per class, .csv, .npz)")
+    _print_table(
+        [["name", "modality", "classes", "input", "available"]]
+        + [
+            [d["name"], d["modality"], str(d["n_classes"]), d["input"], "yes" if d["available"] else "no"]
+            for d in datasets
+        ]
+    )
+    print("\nStrategies: " + ", ".join(list_strategies()))
+    return 0
+
+
+def _paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, seed: int = 0, rounds: int = 2000) -> tuple:
+    """95% interval of mean(correct_a) - mean(correct_b) over resampled test examples."""
+    rng = np.random.default_rng(seed)
+    n = len(correct_a)
+    draws = rng.integers(0, n, size=(rounds, n))
+    differences = correct_a[draws].mean(axis=1) - correct_b[draws].mean(axis=1)
+    return float(np.percentile(differences, 2.5)), float(np.percentile(differences, 97.5))
+
+
+def _command_fit(args: argparse.Namespace) -> int:
+    from .data import few_shot_indices, load_dataset
+    from .estimators import TransferClassifier
+
+    data = args.data or DEFAULT_DATA
+    k = args.labels_per_class
+    if args.data is None and k is None:
+        k = DEFAULT_LABELS_PER_CLASS
+    split = load_dataset(data, test_size=args.test_size, text_column=args.text_column, label_column=args.label_column)
+    train, test = split.train, split.test
+    if k is not None:
+        train = train.subset(few_shot_indices(train.labels, k, args.seed))
+    labels_note = f"{k} labels per class" if k is not None else "all labels"
+    print(
+        f"transferkit fit: {data} ({train.modality}, {len(train.classes)} classes), {labels_note} "
+        f"= {len(train)} training examples, {len(test)} test examples, seed {args.seed}",
+        flush=True,
+    )
+
+    runs = []
+    methods = [(args.strategy, args.backbone)]
+    if not args.no_baseline:
+        methods += [("scratch", None), ("classical", None)]
+    for strategy, backbone in methods:
+        model = TransferClassifier(
+            backbone=backbone,
+            strategy=strategy,
+            layer=args.layer,
+            image_size=args.image_size,
+            C=args.C,
+            random_state=args.seed,
+            verbose=not args.quiet,
+        )
+        model.fit(train.inputs, train.labels)
+        started = time.perf_counter()
+        predicted = model.predict(test.inputs)
+        runs.append(
+            {
+                "strategy": strategy,
+                "model": model,
+                "correct": predicted == test.labels,
+                "fit_seconds": model.history_["fit_seconds"],
+                "eval_seconds": time.perf_counter() - started,
+            }
+        )
+
+    transfer, baselines = runs[0], runs[1:]
+    model = transfer["model"]
+    accuracy = float(transfer["correct"].mean())
+    rows = [["method", "accuracy", "fit", "evaluate"]]
+    name = (
+        f"{transfer['strategy']} ({model.backbone_.cfg.name})" if model.backbone_ is not None else transfer["strategy"]
+    )
+    for run, label in [(transfer, name)] + [
+        (b, f"{b['strategy']} ({BASELINE_DESCRIPTIONS.get((b['strategy'], train.modality), '')})") for b in baselines
+    ]:
+        rows.append(
+            [label, f"{run['correct'].mean():.3f}", f"{run['fit_seconds']:.1f} s", f"{run['eval_seconds']:.1f} s"]
+        )
+    print()
+    _print_table(rows)
+
+    record: dict[str, Any] = {
+        "dataset": data,
+        "backbone": model.backbone_.cfg.name if model.backbone_ is not None else None,
+        "strategy": transfer["strategy"],
+        "labels_per_class": k,
+        "seed": args.seed,
+        "n_train": len(train),
+        "test_size": len(test),
+        "image_size": args.image_size,
+        "layer": args.layer,
+        "accuracy": accuracy,
+        "baselines": {b["strategy"]: float(b["correct"].mean()) for b in baselines},
+        "baseline_fit_seconds": {b["strategy"]: b["fit_seconds"] for b in baselines},
+        "gain": None,
+        "gain_ci95": None,
+        "fit_seconds": transfer["fit_seconds"],
+        "evaluate_seconds": transfer["eval_seconds"],
+        "extract_images_per_second": model.history_.get("extract_items_per_second"),
+        "features_from_cache": model.history_.get("from_cache"),
+        "classes": list(train.classes),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if baselines:
+        best = max(baselines, key=lambda b: b["correct"].mean())
+        gain = accuracy - float(best["correct"].mean())
+        low, high = _paired_bootstrap(transfer["correct"], best["correct"], seed=args.seed)
+        record.update(gain=gain, gain_ci95=[low, high], gain_against=best["strategy"])
+        verdict = "transfer helped" if low > 0 else ("transfer hurt" if high < 0 else "no clear difference")
+        print(
+            f"\ngain over the best target-only baseline ({best['strategy']}): {100 * gain:+.1f} points "
+            f"(95% interval over test examples {100 * low:+.1f} to {100 * high:+.1f}): {verdict}. "
+            "One labelled draw: repeat with other --seed values for the spread from the draw."
+        )
+    if args.out:
+        out = Path(args.out)
+        model.save(out / "model")
+        (out / "run.json").write_text(json.dumps(record, indent=2))
+        print(f"\nmodel saved to {out / 'model'}; run record {out / 'run.json'}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(record, indent=2))
+    return 0
+
+
+def _command_predict(args: argparse.Namespace) -> int:
+    from .estimators import TransferClassifier
+
+    model = TransferClassifier.load(args.model_dir)
+    model.verbose = not args.quiet
+    inputs: list[str] = []
+    for item in args.inputs:
+        if model.modality_ == "text" and item.endswith(".txt") and os.path.isfile(item):
+            inputs += [line.strip() for line in Path(item).read_text().splitlines() if line.strip()]
+        elif model.modality_ == "image" and not os.path.isfile(item):
+            raise TransferkitError(f"no such image file: {item!r}")
+        else:
+            inputs.append(item)
+    if model.modality_ not in ("image", "text"):
+        raise TransferkitError(f"`transferkit predict` reads images or texts; this model reads {model.modality_} data")
+    probabilities = model.predict_proba(inputs)
+    for item, row in zip(inputs, probabilities):
+        best = int(row.argmax())
+        print(f"{model.classes_[best]}\t{row[best]:.3f}\t{item}")
+    return 0
+
+
+def _command_extract(args: argparse.Namespace) -> int:
+    from .backbones import DEFAULT_BACKBONES, create_backbone
+    from .data import load_dataset
+    from .features import extract_features
+
+    split = load_dataset(
+        args.data, test_size=args.test_size, text_column=args.text_column, label_column=args.label_column
+    )
+    parts = {"train": [split.train], "test": [split.test], "all": [split.train, split.test]}[args.split]
+    name = args.backbone or DEFAULT_BACKBONES.get(split.train.modality)
+    backbone = create_backbone(name)
+    arrays: dict[str, np.ndarray] = {}
+    for part_name, part in zip(("train", "test") if args.split == "all" else (args.split,), parts):
+        result = extract_features(
+            backbone, part.inputs, layer=args.layer, image_size=args.image_size, desc=f"extracting {part_name}"
+        )
+        arrays[f"X_{part_name}"] = result.features
+        arrays[f"y_{part_name}"] = part.labels
+        print(
+            f"{part_name}: {result.features.shape[0]} x {result.features.shape[1]} features "
+            f"({'cache' if result.from_cache else f'{result.items_per_second:.1f} items/s'})"
+        )
+    arrays["classes"] = np.asarray(split.train.classes)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, **arrays)
+    print(f"wrote {out}")
+    return 0
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    print(f"transferkit: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (2 for user mistakes)."""
+    args = _parser().parse_args(argv)
+    if getattr(args, "quiet", False):
+        set_quiet(True)
+    warnings.showwarning = _one_line_warning
+    commands = {"list": _command_list, "fit": _command_fit, "predict": _command_predict, "extract": _command_extract}
+    try:
+        return commands[args.command](args)
+    except TransferkitError as error:
+        print(f"transferkit: error: {error}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as error:
+        print(f"transferkit: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("transferkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

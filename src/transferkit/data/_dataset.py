@@ -1,0 +1,131 @@
+"""The in-memory data set every part of transferkit passes around."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import DataError
+
+__all__ = ["Dataset", "DataSplit", "few_shot_indices", "content_hash"]
+
+MODALITIES = ("image", "text", "tabular")
+
+
+@dataclass
+class Dataset:
+    """Labelled examples of one modality.
+
+    Attributes
+    ----------
+    name : str
+        Where the data came from (a built-in name or a path).
+    modality : {"image", "text", "tabular"}
+        What the inputs are.
+    inputs : ndarray or list of str
+        Images: a uint8 array ``(N, H, W)`` (grey) or ``(N, H, W, C)``, or a list of image
+        file paths. Text: a list of strings. Tabular: a float array ``(N, D)``.
+    labels : ndarray of int64, shape (N,)
+        Indices into ``classes``.
+    classes : list of str
+        Class names, in label-index order.
+    """
+
+    name: str
+    modality: str
+    inputs: np.ndarray | list[str]
+    labels: np.ndarray
+    classes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise DataError(f"modality must be one of {MODALITIES}; got {self.modality!r}")
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if len(self.inputs) != len(self.labels):
+            raise DataError(
+                f"data set {self.name!r} has {len(self.inputs)} inputs but {len(self.labels)} labels; "
+                "expected one label per input"
+            )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, indices: np.ndarray) -> Dataset:
+        """The examples at ``indices``, in that order, with the same classes."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if isinstance(self.inputs, np.ndarray):
+            inputs = self.inputs[indices]
+        else:
+            inputs = [self.inputs[i] for i in indices]
+        return Dataset(self.name, self.modality, inputs, self.labels[indices], list(self.classes))
+
+
+@dataclass
+class DataSplit:
+    """A train set and a held-out test set drawn from the same source."""
+
+    train: Dataset
+    test: Dataset
+
+
+def few_shot_indices(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Draw ``k`` examples of every class, reproducibly.
+
+    For each class (in label order) the class's indices are permuted with a generator
+    seeded by ``seed`` and the first ``k`` are taken, so a larger ``k`` with the same
+    seed extends a smaller one.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (N,)
+        Label of every example.
+    k : int
+        Examples per class, at least 1.
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    ndarray of int64, shape (k * n_classes,)
+        Indices into ``labels``, grouped by class.
+
+    Raises
+    ------
+    DataError
+        If ``k`` is not a positive integer or a class has fewer than ``k`` examples.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise DataError(f"labels per class must be a positive integer; got {k!r}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        if len(members) < k:
+            raise DataError(
+                f"class {cls!r} has only {len(members)} training examples but {k} labels per class were asked for; "
+                f"use --labels-per-class {len(members)} or fewer"
+            )
+        chosen.append(members[rng.permutation(len(members))[:k]])
+    return np.concatenate(chosen).astype(np.int64)
+
+
+def content_hash(inputs: np.ndarray | list[str], path_inputs: bool = False) -> str:
+    """A sha256 of the inputs' content (array bytes and shape, the strings, or the files)."""
+    digest = hashlib.sha256()
+    if isinstance(inputs, np.ndarray):
+        array = np.ascontiguousarray(inputs)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.data)
+    else:
+        for item in inputs:
+            digest.update(str(item).encode("utf-8", "surrogatepass"))
+            if path_inputs and os.path.exists(item):
+                # file paths: their size and modification time stand for the content
+                stat = os.stat(item)
+                digest.update(f"|{stat.st_size}|{stat.st_mtime_ns}".encode())
+            digest.update(b"\0")
+    return digest.hexdigest()

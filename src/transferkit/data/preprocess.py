@@ -1,0 +1,113 @@
+"""Turn raw inputs into tensors the way a backbone's BackboneCfg says."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ..errors import DataError
+
+__all__ = ["ImagePreprocessor", "TextPreprocessor", "load_image", "images_to_float"]
+
+
+def load_image(path: str, size: int | None = None) -> np.ndarray:
+    """Read an image file as a uint8 RGB array ``(H, W, 3)``, resized to ``size`` × ``size`` if given."""
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            if size is not None:
+                image = image.resize((size, size), Image.BILINEAR)
+            return np.asarray(image, dtype=np.uint8)
+    except (OSError, ValueError) as error:
+        raise DataError(f"cannot read image {path!r}: {error}") from error
+
+
+def images_to_float(batch: np.ndarray | list[str], size: int | None = None) -> torch.Tensor:
+    """Raw images to a float tensor ``(B, C, H, W)`` in [0, 1].
+
+    ``batch`` is a uint8 array ``(B, H, W)`` or ``(B, H, W, C)`` (pixels 0–255), a float
+    array in [0, 1], or a list of image paths (read as RGB; ``size`` then resizes each one
+    on load so that images of different sizes can be stacked).
+    """
+    if isinstance(batch, np.ndarray):
+        array = batch
+    else:
+        array = np.stack([load_image(path, size) for path in batch])  # (B, H, W, 3)
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.dtype == torch.uint8:
+        tensor = tensor.float().div_(255.0)
+    else:
+        tensor = tensor.float()
+    if tensor.ndim == 3:  # (B, H, W) grey
+        tensor = tensor.unsqueeze(1)
+    elif tensor.ndim == 4:  # (B, H, W, C)
+        tensor = tensor.permute(0, 3, 1, 2)
+    else:
+        raise DataError(f"images must be an array of shape (N, H, W) or (N, H, W, C); got shape {tuple(array.shape)}")
+    return tensor.contiguous()  # (B, C, H, W)
+
+
+@dataclass(frozen=True)
+class ImagePreprocessor:
+    """Scale to [0, 1], match channels, resize, normalise: ``(B, C, size, size)``.
+
+    Grey images are repeated to three channels (and RGB averaged to one for one-channel
+    backbones); the resize uses ``interpolation`` with antialiasing when shrinking.
+    """
+
+    size: int
+    channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    interpolation: str = "bilinear"
+
+    def __call__(self, batch: np.ndarray | list[str]) -> torch.Tensor:
+        x = images_to_float(batch, size=self.size)  # (B, C0, H, W)
+        if x.shape[1] == 4:  # drop alpha
+            x = x[:, :3]
+        if x.shape[1] != self.channels:
+            x = x.mean(dim=1, keepdim=True) if self.channels == 1 else x[:, :1].expand(-1, self.channels, -1, -1)
+        if x.shape[-2:] != (self.size, self.size):
+            shrinking = x.shape[-1] > self.size or x.shape[-2] > self.size
+            x = F.interpolate(
+                x, size=(self.size, self.size), mode=self.interpolation, align_corners=False, antialias=shrinking
+            )
+        mean = torch.tensor(self.mean, dtype=x.dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype).view(1, -1, 1, 1)
+        return (x - mean) / std  # (B, C, size, size)
+
+    def describe(self) -> dict[str, Any]:
+        """What determines the output; part of the feature-cache key."""
+        return {
+            "kind": "image",
+            "size": self.size,
+            "channels": self.channels,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "interpolation": self.interpolation,
+        }
+
+
+class TextPreprocessor:
+    """Tokenise a list of strings into padded tensors for a transformer encoder."""
+
+    def __init__(self, tokenizer: Any, max_length: int, name: str) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.name = name
+
+    def __call__(self, batch: list[str]) -> dict[str, torch.Tensor]:
+        if isinstance(batch, np.ndarray):
+            batch = batch.tolist()
+        return dict(
+            self.tokenizer(list(batch), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """What determines the output; part of the feature-cache key."""
+        return {"kind": "text", "tokenizer": self.name, "max_length": self.max_length}

@@ -1,0 +1,280 @@
+"""The user's own data: an image folder, a CSV of texts or a ``.npz`` of arrays."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from ._dataset import Dataset, DataSplit
+from .builtin import stratified_split
+
+__all__ = ["IMAGE_EXTENSIONS", "load_image_folder", "load_csv", "load_npz"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+_INT = re.compile(r"^[+-]?\d+$")
+
+
+def _visible_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _check_image(path: Path) -> str | None:
+    """None if PIL can read the file's header and structure, else the reason it cannot."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except Exception as exc:  # PIL raises many kinds of error for a bad file
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return None
+
+
+def _class_images(class_dir: Path) -> tuple[list[str], list[str]]:
+    """Valid and corrupt image files under ``class_dir`` (recursively, hidden entries ignored)."""
+    valid: list[str] = []
+    corrupt: list[str] = []
+    for root, dirs, files in os.walk(class_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            path = Path(root) / name
+            reason = _check_image(path)
+            if reason is None:
+                valid.append(str(path))
+            else:
+                warnings.warn(f"skipping corrupt image {path}: {reason}", stacklevel=3)
+                corrupt.append(str(path))
+    return valid, corrupt
+
+
+def _read_class_folders(folder: Path, name: str) -> tuple[list[str], list[str], list[str]]:
+    """Image paths, their class names and the sorted class names of a folder of class sub-folders."""
+    classes = [d.name for d in _visible_dirs(folder)]
+    if not classes:
+        has_images = any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir())
+        raise DataError(
+            f"image folder '{folder}' has no class sub-folders"
+            + (" (its images lie directly in it)" if has_images else "")
+            + "; expected one sub-folder per class, e.g. cats/ and dogs/, each holding that class's images"
+        )
+    paths: list[str] = []
+    names: list[str] = []
+    for cls in classes:
+        valid, corrupt = _class_images(folder / cls)
+        if not valid:
+            if corrupt:
+                shown = ", ".join(corrupt[:3]) + (f" and {len(corrupt) - 3} more" if len(corrupt) > 3 else "")
+                raise DataError(f"class folder '{folder / cls}' of data set {name!r} has no readable image; "
+                                f"every image is corrupt: {shown}")
+            raise DataError(f"class folder '{folder / cls}' of data set {name!r} has no images; expected files "
+                            f"ending in {', '.join(IMAGE_EXTENSIONS)}")
+        paths += valid
+        names += [cls] * len(valid)
+    return paths, names, classes
+
+
+def load_image_folder(path: str | os.PathLike, test_size: int | None = None) -> DataSplit:
+    """Load a folder of images with one sub-folder per class.
+
+    A folder holding ``train/`` and ``test/`` sub-folders, each with class sub-folders, is
+    used as its own split; otherwise the images are split 80/20, stratified, seeded 12345.
+
+    Parameters
+    ----------
+    path : path-like
+        The folder.
+    test_size : int, optional
+        Number of test images, when the folder has no ``test/`` split.
+
+    Returns
+    -------
+    DataSplit
+        Inputs are lists of image file paths; classes are the sorted sub-folder names.
+
+    Raises
+    ------
+    DataError
+        If the folder is empty, a class has no readable image, or the split cannot be made.
+    """
+    folder = Path(path).expanduser()
+    name = str(path)
+    if not folder.is_dir():
+        raise DataError(f"no such folder: '{path}'; expected a folder with one sub-folder of images per class")
+    if not any(not p.name.startswith(".") for p in folder.iterdir()):
+        raise DataError(f"image folder '{folder}' is empty; expected one sub-folder of images per class")
+    train_dir, test_dir = folder / "train", folder / "test"
+    if train_dir.is_dir() and test_dir.is_dir() and _visible_dirs(train_dir):
+        if test_size is not None:
+            raise DataError(f"image folder '{folder}' has its own train/ and test/ split; got test_size={test_size}, "
+                            "which only applies to data without a test split (leave it out)")
+        train_paths, train_names, classes = _read_class_folders(train_dir, name)
+        test_paths, test_names, test_classes = _read_class_folders(test_dir, name)
+        unknown = sorted(set(test_classes) - set(classes))
+        if unknown:
+            raise DataError(f"'{test_dir}' has classes {', '.join(unknown)} that '{train_dir}' lacks; "
+                            f"expected test classes among: {', '.join(classes)}")
+        index = {c: i for i, c in enumerate(classes)}
+        return DataSplit(
+            Dataset(name, "image", train_paths, [index[c] for c in train_names], list(classes)),
+            Dataset(name, "image", test_paths, [index[c] for c in test_names], list(classes)),
+        )
+    paths, names, classes = _read_class_folders(folder, name)
+    index = {c: i for i, c in enumerate(classes)}
+    return stratified_split(Dataset(name, "image", paths, [index[c] for c in names], list(classes)), test_size)
+
+
+def _encode_labels(values: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Label indices and class names: sorted strings, or sorted numerically when all are integers."""
+    unique = set(values)
+    if all(_INT.match(v) for v in unique):
+        classes = sorted(unique, key=lambda v: (int(v), v))
+    else:
+        classes = sorted(unique)
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[v] for v in values], dtype=np.int64), classes
+
+
+def load_csv(path: str | os.PathLike, text_column: str | None = None, label_column: str | None = None,
+              test_size: int | None = None) -> DataSplit:
+    """Load texts and labels from a CSV file with a header row.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.csv`` (comma-separated) or ``.tsv`` (tab-separated) file, UTF-8.
+    text_column : str, optional
+        Column of the texts; default ``"text"``.
+    label_column : str, optional
+        Column of the labels; default ``"label"``, or ``"class"`` when there is no ``"label"``.
+    test_size : int, optional
+        Number of test rows; by default 20 %, stratified, seeded 12345.
+
+    Returns
+    -------
+    DataSplit
+        Text data; rows with an empty text are dropped.
+
+    Raises
+    ------
+    DataError
+        If a column is missing, the file is not valid UTF-8 CSV, or a label is empty.
+    """
+    path = Path(path).expanduser()
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter=delimiter)
+            columns = [c for c in (reader.fieldnames or []) if c is not None]
+            if not columns:
+                raise DataError(f"CSV '{path}' is empty; expected a header row such as: text,label")
+            shown = ", ".join(columns)
+            text_col = text_column if text_column is not None else "text"
+            if text_col not in columns:
+                raise DataError(f"CSV '{path}' has no column {text_col!r}; columns are: {shown} (use --text-column)")
+            label_col = label_column if label_column is not None else ("label" if "label" in columns else "class")
+            if label_col not in columns:
+                raise DataError(f"CSV '{path}' has no column {label_col!r}; columns are: {shown} "
+                                "(use --label-column)")
+            texts: list[str] = []
+            values: list[str] = []
+            for row in reader:
+                text, label = row.get(text_col) or "", (row.get(label_col) or "").strip()
+                if not text.strip():
+                    continue
+                if not label:
+                    raise DataError(f"CSV '{path}' line {reader.line_num} has an empty {label_col!r}; "
+                                    "expected a label on every row with a text")
+                texts.append(text)
+                values.append(label)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"CSV '{path}' is not UTF-8 text ({exc}); save it as UTF-8") from exc
+    except csv.Error as exc:
+        raise DataError(f"CSV '{path}' is malformed: {exc}") from exc
+    if not texts:
+        raise DataError(f"CSV '{path}' has no rows with a non-empty {text_col!r}")
+    labels, classes = _encode_labels(values)
+    return stratified_split(Dataset(str(path), "text", texts, labels, classes), test_size)
+
+
+def _to_images(X: np.ndarray, path: Path) -> np.ndarray:
+    if X.ndim == 4:
+        if X.shape[-1] not in (1, 3):
+            raise DataError(f"'{path}': X has shape {X.shape}; 4-D images must be (N, H, W, C) with C 1 or 3")
+        if X.shape[-1] == 1:
+            X = X[..., 0]
+    if X.size == 0:
+        return X.astype(np.uint8)
+    low, high = float(X.min()), float(X.max())
+    if np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.bool_):
+        if low < 0 or high > 255:
+            raise DataError(f"'{path}': X holds integers from {low:g} to {high:g}; expected pixel values 0..255")
+        return X.astype(np.uint8)
+    if not np.isfinite(X).all():
+        raise DataError(f"'{path}': X holds NaN or infinite values; expected pixel values 0..255 or 0..1")
+    if low >= 0 and high <= 1:
+        return np.rint(X * 255.0).astype(np.uint8)
+    if low >= 0 and high <= 255:
+        return np.rint(X).astype(np.uint8)
+    raise DataError(f"'{path}': X holds values from {low:g} to {high:g}; expected pixel values 0..255 or 0..1")
+
+
+def load_npz(path: str | os.PathLike, test_size: int | None = None) -> DataSplit:
+    """Load arrays ``X`` and ``y`` from a ``.npz`` file.
+
+    Parameters
+    ----------
+    path : path-like
+        The file. ``X`` of shape ``(N, H, W)`` or ``(N, H, W, C)`` (C 1 or 3) holds images
+        (0..255, or floats in 0..1); ``X`` of shape ``(N, D)`` holds tabular features.
+    test_size : int, optional
+        Number of test examples; by default 20 %, stratified, seeded 12345.
+
+    Returns
+    -------
+    DataSplit
+        Images as uint8, tabular data as float32; classes are the sorted unique ``y`` as strings.
+
+    Raises
+    ------
+    DataError
+        If ``X`` or ``y`` is missing or their shapes or values do not fit.
+    """
+    path = Path(path).expanduser()
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = list(archive.files)
+            missing = [k for k in ("X", "y") if k not in keys]
+            if missing:
+                raise DataError(f"'{path}' has no array {' or '.join(missing)}; arrays found: "
+                                f"{', '.join(keys) or 'none'} (expected X with the inputs and y with the labels)")
+            X, y = archive["X"], archive["y"]
+    except (OSError, ValueError, EOFError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"cannot read '{path}' as a .npz of numeric arrays: {exc}") from exc
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(X):
+        raise DataError(f"'{path}': y has shape {y.shape} for X of shape {X.shape}; expected ({len(X)},)")
+    if X.ndim in (3, 4):
+        inputs, modality = _to_images(X, path), "image"
+    elif X.ndim == 2:
+        if not (np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.bool_)):
+            raise DataError(f"'{path}': X has dtype {X.dtype}; expected numbers")
+        inputs, modality = X.astype(np.float32), "tabular"
+        if not np.isfinite(inputs).all():
+            raise DataError(f"'{path}': X holds NaN or infinite values; expected finite numbers")
+    else:
+        raise DataError(f"'{path}': X has shape {X.shape}; expected (N, D) features or (N, H, W[, C]) images")
+    if np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and np.all(y == np.round(y)):
+        y = y.astype(np.int64)
+    unique, labels = np.unique(y, return_inverse=True)
+    return stratified_split(Dataset(str(path), modality, inputs, labels.reshape(-1), [str(v) for v in unique]),
+                            test_size)

