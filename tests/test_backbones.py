@@ -156,3 +156,10 @@ def test_corrupt_weights_are_refused(tmp_path, monkeypatch):
 
     with pytest.raises(TransferkitError, match="sha256"):
         factory(dataclasses.replace(cfg_fn(), weights=str(bad)))
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_backbones_are_created_in_eval_mode(name, backbone_factory):
+    backbone = backbone_factory(name)
+    assert not backbone.training
+    assert not any(module.training for module in backbone.modules())

@@ -100,8 +100,10 @@ def test_fashion_missing_says_how_to_get_it(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (FASHION_SYSTEM / "t10k-labels-idx1-ubyte.gz").exists(),
-                    reason="Debian package dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not (FASHION_SYSTEM / "t10k-labels-idx1-ubyte.gz").exists(),
+    reason="Debian package dataset-fashion-mnist is not installed",
+)
 def test_fashion_real_files():
     split = load_dataset("fashion-mnist")
     assert split.train.inputs.shape == (60000, 28, 28) and split.train.inputs.dtype == np.uint8
@@ -124,8 +126,9 @@ def test_digits_and_mnist_shapes_and_stratified_split():
 
 def _sentiment_file(folder: Path, name: str = "imdb") -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    records = [{"text": f"good {i}", "class": 1} for i in range(6)] + [{"text": f"bad {i}", "class": 0}
-                                                                      for i in range(6)]
+    records = [{"text": f"good {i}", "class": 1} for i in range(6)] + [
+        {"text": f"bad {i}", "class": 0} for i in range(6)
+    ]
     records += [{"text": "good 0", "class": 1}, {"text": "", "class": None}]
     (folder / f"{name}.json").write_text(json.dumps(records))
 

@@ -171,6 +171,7 @@ def _command_fit(args: argparse.Namespace) -> int:
         flush=True,
     )
 
+    class_names = np.asarray(train.classes)  # models learn and predict names, not label indices
     runs = []
     methods = [(args.strategy, args.backbone)]
     if not args.no_baseline:
@@ -185,14 +186,14 @@ def _command_fit(args: argparse.Namespace) -> int:
             random_state=args.seed,
             verbose=not args.quiet,
         )
-        model.fit(train.inputs, train.labels)
+        model.fit(train.inputs, class_names[train.labels])
         started = time.perf_counter()
         predicted = model.predict(test.inputs)
         runs.append(
             {
                 "strategy": strategy,
                 "model": model,
-                "correct": predicted == test.labels,
+                "correct": predicted == class_names[test.labels],
                 "fit_seconds": model.history_["fit_seconds"],
                 "eval_seconds": time.perf_counter() - started,
             }

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ._progress import quiet_unless
@@ -204,6 +205,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
 
                 self.backbone_ = None
                 model = baseline_for(modality, strategy.name, random_state=self.random_state, verbose=self.verbose)
+                if getattr(strategy, "steps", None) is not None:
+                    model.set_params(steps=strategy.steps)
                 model.fit(self._baseline_inputs(inputs, modality), encoded)
         self.classes_ = classes
         self.modality_ = modality
@@ -230,11 +233,24 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         )
         return result.features
 
-    @staticmethod
-    def _baseline_inputs(inputs: np.ndarray | list[str], modality: str) -> Any:
-        if modality == "image" and not isinstance(inputs, np.ndarray):
-            return np.stack([load_image(path, _BASELINE_IMAGE_SIZE) for path in inputs])  # (N, S, S, 3)
-        return inputs
+    def _baseline_inputs(self, inputs: np.ndarray | list[str], modality: str) -> Any:
+        """Image files become one array for the baselines: at their own size when all share one
+        no larger than 64 px, else resized to 64 px; the size chosen in ``fit`` is kept for predicting."""
+        if modality != "image" or isinstance(inputs, np.ndarray):
+            return inputs
+        if "baseline_image_size" not in self.history_:
+            sizes = set()
+            for path in inputs:
+                try:
+                    with Image.open(path) as image:
+                        sizes.add(image.size)
+                except OSError as error:
+                    raise DataError(f"cannot read image {path!r}: {error}") from error
+            width, height = next(iter(sizes))
+            uniform = len(sizes) == 1 and width == height and width <= _BASELINE_IMAGE_SIZE
+            self.history_["baseline_image_size"] = width if uniform else _BASELINE_IMAGE_SIZE
+        size = self.history_["baseline_image_size"]
+        return np.stack([load_image(path, size) for path in inputs])  # (N, S, S, 3)
 
     # -- prediction -------------------------------------------------------------
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -251,7 +267,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted class labels, shape ``(N,)``."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        probabilities = self.predict_proba(X)
+        return self.classes_[probabilities.argmax(axis=1)]
 
     # -- persistence ------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> Path:

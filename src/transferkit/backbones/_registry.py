@@ -86,6 +86,6 @@ def create_backbone(name: str) -> Backbone:
     prefix, sep, rest = name.partition(":")
     if sep and prefix in _PREFIXES:
         module, function = _PREFIXES[prefix].split(":")
-        return getattr(importlib.import_module(module), function)(rest)
+        return getattr(importlib.import_module(module), function)(rest).eval()
     factory, cfg = _lookup(name)
-    return factory(cfg())
+    return factory(cfg()).eval()

@@ -239,6 +239,20 @@ _register_packaged(
 )
 
 
+def _cached_timm_weights(arch: str) -> str | None:
+    """Path of ``arch``'s pretrained weights in the local Hugging Face cache, looked up without any network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    hub_id = timm.create_model(arch, pretrained=False).pretrained_cfg.get("hf_hub_id")
+    if not hub_id:
+        return None
+    for filename in ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin"):
+        found = try_to_load_from_cache(hub_id, filename)
+        if isinstance(found, str) and os.path.isfile(found):
+            return found
+    return None
+
+
 def create_timm_backbone(spec: str) -> TimmBackbone:
     """Build ``timm:<name>[@weights-file]`` offline.
 
@@ -265,20 +279,13 @@ def create_timm_backbone(spec: str) -> TimmBackbone:
                 f"(first: {missing[0]!r})"
             )
     else:
-        previous = os.environ.get("HF_HUB_OFFLINE")
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        try:
-            model = timm.create_model(arch, pretrained=True)
-        except Exception as error:  # timm raises many kinds when the cache is empty
+        cached = _cached_timm_weights(arch)
+        if cached is None:
             raise TransferkitError(
                 f"no local pre-trained weights for timm:{arch} and transferkit never downloads; put them in the "
-                f"Hugging Face cache, or name a file: timm:{arch}@/path/to/weights.safetensors ({type(error).__name__})"
-            ) from error
-        finally:
-            if previous is None:
-                os.environ.pop("HF_HUB_OFFLINE", None)
-            else:
-                os.environ["HF_HUB_OFFLINE"] = previous
+                f"Hugging Face cache, or name a file: timm:{arch}@/path/to/weights.safetensors"
+            )
+        model = timm.create_model(arch, pretrained=True, pretrained_cfg_overlay={"file": cached})
     data_cfg = timm.data.resolve_data_config({}, model=model)
     cfg = BackboneCfg(
         name=f"timm:{spec}",

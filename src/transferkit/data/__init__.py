@@ -24,8 +24,23 @@ __all__ = [
 
 _CSV_SUFFIXES = (".csv", ".tsv")
 # suffixes that make a missing name read as a path rather than a misspelt data set name
-_FILE_SUFFIXES = _CSV_SUFFIXES + (".npz", ".npy", ".json", ".txt", ".zip", ".gz", ".tar", ".parquet", ".pkl",
-                                  ".png", ".jpg", ".jpeg", ".xlsx", ".h5", ".hdf5")
+_FILE_SUFFIXES = _CSV_SUFFIXES + (
+    ".npz",
+    ".npy",
+    ".json",
+    ".txt",
+    ".zip",
+    ".gz",
+    ".tar",
+    ".parquet",
+    ".pkl",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".xlsx",
+    ".h5",
+    ".hdf5",
+)
 
 
 def _near_files(source: str) -> list[str]:
@@ -56,8 +71,14 @@ def _check_split(split: DataSplit, source: str) -> None:
         raise DataError(f"data set {source!r} has only one class ({only!r}); a classifier needs at least two")
 
 
-def load_dataset(source: str, *, test_size: int | None = None, text_column: str | None = None,
-                 label_column: str | None = None, data_dir: str | None = None) -> DataSplit:
+def load_dataset(
+    source: str,
+    *,
+    test_size: int | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    data_dir: str | None = None,
+) -> DataSplit:
     """Load a built-in data set or the user's data from a path.
 
     Parameters
@@ -105,14 +126,20 @@ def load_dataset(source: str, *, test_size: int | None = None, text_column: str 
         elif suffix == ".npz":
             split = load_npz(source, test_size=test_size)
         else:
-            raise DataError(f"unsupported file type {suffix or '(none)'!r} for {source!r}; expected an image folder, "
-                            "a .csv (texts and labels) or a .npz (arrays X and y)")
+            raise DataError(
+                f"unsupported file type {suffix or '(none)'!r} for {source!r}; expected an image folder, "
+                "a .csv (texts and labels) or a .npz (arrays X and y)"
+            )
     elif _looks_like_path(source):
         near = _near_files(source)
         hint = "; did you mean " + " or ".join(repr(n) for n in near) + "?" if near else ""
         raise DataError(f"no such file or folder: {source!r}{hint}")
     else:
-        raise did_you_mean("data set", source, BUILTIN_DATASETS,
-                           hint="or give a path to an image folder, a .csv or a .npz; see `transferkit list`")
+        raise did_you_mean(
+            "data set",
+            source,
+            BUILTIN_DATASETS,
+            hint="or give a path to an image folder, a .csv or a .npz; see `transferkit list`",
+        )
     _check_split(split, source)
     return split

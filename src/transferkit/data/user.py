@@ -72,10 +72,14 @@ def _read_class_folders(folder: Path, name: str) -> tuple[list[str], list[str], 
         if not valid:
             if corrupt:
                 shown = ", ".join(corrupt[:3]) + (f" and {len(corrupt) - 3} more" if len(corrupt) > 3 else "")
-                raise DataError(f"class folder '{folder / cls}' of data set {name!r} has no readable image; "
-                                f"every image is corrupt: {shown}")
-            raise DataError(f"class folder '{folder / cls}' of data set {name!r} has no images; expected files "
-                            f"ending in {', '.join(IMAGE_EXTENSIONS)}")
+                raise DataError(
+                    f"class folder '{folder / cls}' of data set {name!r} has no readable image; "
+                    f"every image is corrupt: {shown}"
+                )
+            raise DataError(
+                f"class folder '{folder / cls}' of data set {name!r} has no images; expected files "
+                f"ending in {', '.join(IMAGE_EXTENSIONS)}"
+            )
         paths += valid
         names += [cls] * len(valid)
     return paths, names, classes
@@ -113,14 +117,18 @@ def load_image_folder(path: str | os.PathLike, test_size: int | None = None) -> 
     train_dir, test_dir = folder / "train", folder / "test"
     if train_dir.is_dir() and test_dir.is_dir() and _visible_dirs(train_dir):
         if test_size is not None:
-            raise DataError(f"image folder '{folder}' has its own train/ and test/ split; got test_size={test_size}, "
-                            "which only applies to data without a test split (leave it out)")
+            raise DataError(
+                f"image folder '{folder}' has its own train/ and test/ split; got test_size={test_size}, "
+                "which only applies to data without a test split (leave it out)"
+            )
         train_paths, train_names, classes = _read_class_folders(train_dir, name)
         test_paths, test_names, test_classes = _read_class_folders(test_dir, name)
         unknown = sorted(set(test_classes) - set(classes))
         if unknown:
-            raise DataError(f"'{test_dir}' has classes {', '.join(unknown)} that '{train_dir}' lacks; "
-                            f"expected test classes among: {', '.join(classes)}")
+            raise DataError(
+                f"'{test_dir}' has classes {', '.join(unknown)} that '{train_dir}' lacks; "
+                f"expected test classes among: {', '.join(classes)}"
+            )
         index = {c: i for i, c in enumerate(classes)}
         return DataSplit(
             Dataset(name, "image", train_paths, [index[c] for c in train_names], list(classes)),
@@ -142,8 +150,12 @@ def _encode_labels(values: list[str]) -> tuple[np.ndarray, list[str]]:
     return np.array([index[v] for v in values], dtype=np.int64), classes
 
 
-def load_csv(path: str | os.PathLike, text_column: str | None = None, label_column: str | None = None,
-              test_size: int | None = None) -> DataSplit:
+def load_csv(
+    path: str | os.PathLike,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    test_size: int | None = None,
+) -> DataSplit:
     """Load texts and labels from a CSV file with a header row.
 
     Parameters
@@ -181,8 +193,7 @@ def load_csv(path: str | os.PathLike, text_column: str | None = None, label_colu
                 raise DataError(f"CSV '{path}' has no column {text_col!r}; columns are: {shown} (use --text-column)")
             label_col = label_column if label_column is not None else ("label" if "label" in columns else "class")
             if label_col not in columns:
-                raise DataError(f"CSV '{path}' has no column {label_col!r}; columns are: {shown} "
-                                "(use --label-column)")
+                raise DataError(f"CSV '{path}' has no column {label_col!r}; columns are: {shown} (use --label-column)")
             texts: list[str] = []
             values: list[str] = []
             for row in reader:
@@ -190,8 +201,10 @@ def load_csv(path: str | os.PathLike, text_column: str | None = None, label_colu
                 if not text.strip():
                     continue
                 if not label:
-                    raise DataError(f"CSV '{path}' line {reader.line_num} has an empty {label_col!r}; "
-                                    "expected a label on every row with a text")
+                    raise DataError(
+                        f"CSV '{path}' line {reader.line_num} has an empty {label_col!r}; "
+                        "expected a label on every row with a text"
+                    )
                 texts.append(text)
                 values.append(label)
     except UnicodeDecodeError as exc:
@@ -253,8 +266,10 @@ def load_npz(path: str | os.PathLike, test_size: int | None = None) -> DataSplit
             keys = list(archive.files)
             missing = [k for k in ("X", "y") if k not in keys]
             if missing:
-                raise DataError(f"'{path}' has no array {' or '.join(missing)}; arrays found: "
-                                f"{', '.join(keys) or 'none'} (expected X with the inputs and y with the labels)")
+                raise DataError(
+                    f"'{path}' has no array {' or '.join(missing)}; arrays found: "
+                    f"{', '.join(keys) or 'none'} (expected X with the inputs and y with the labels)"
+                )
             X, y = archive["X"], archive["y"]
     except (OSError, ValueError, EOFError) as exc:
         if isinstance(exc, DataError):
@@ -276,5 +291,6 @@ def load_npz(path: str | os.PathLike, test_size: int | None = None) -> DataSplit
     if np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and np.all(y == np.round(y)):
         y = y.astype(np.int64)
     unique, labels = np.unique(y, return_inverse=True)
-    return stratified_split(Dataset(str(path), modality, inputs, labels.reshape(-1), [str(v) for v in unique]),
-                            test_size)
+    return stratified_split(
+        Dataset(str(path), modality, inputs, labels.reshape(-1), [str(v) for v in unique]), test_size
+    )

@@ -20,6 +20,7 @@ class Scratch(Strategy):
 
     name = "scratch"
     uses_backbone = False
+    steps: int | None = None  # optimiser steps; None keeps the baseline's tuned default
 
 
 @register_strategy

@@ -1,0 +1,177 @@
+"""The CLI: results on tiny data, and one clear line with exit status 2 for every user mistake."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from transferkit.cli import main
+
+
+def _image_folder(root, classes=("circle", "square"), per_class=5, size=12):
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            image = rng.integers(0, 30, size=(size, size)).astype(np.uint8)
+            if c == 0:
+                image[:, ::4] = 240
+            Image.fromarray(image).save(root / name / f"{i}.png")
+    return root
+
+
+def _run(capsys, *argv):
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def _assert_user_error(capsys, argv, *fragments):
+    status, _, err = _run(capsys, *argv)
+    assert status == 2
+    lines = [line for line in err.strip().splitlines() if line.startswith("transferkit: error")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_list_json_names_backbones_and_datasets(capsys):
+    status, out, _ = _run(capsys, "list", "--json")
+    listing = json.loads(out)
+    assert status == 0
+    lite0 = next(b for b in listing["backbones"] if b["name"] == "efficientnet_lite0.in1k")
+    assert lite0["feature_dim"] == 1280 and lite0["modality"] == "image" and lite0["input"] == "224x224"
+    assert {"fashion-mnist", "sentiment-yelp"} <= {d["name"] for d in listing["datasets"]}
+    assert "linear-probe" in listing["strategies"]
+
+
+def test_fit_predict_and_extract_on_an_image_folder(tmp_path, capsys):
+    data = _image_folder(tmp_path / "shapes", per_class=8)
+    record_file = tmp_path / "run.json"
+    status, out, err = _run(
+        capsys,
+        "fit",
+        str(data),
+        "--image-size",
+        "64",
+        "--test-size",
+        "4",
+        "--out",
+        str(tmp_path / "run"),
+        "--json",
+        str(record_file),
+        "--quiet",
+    )
+    assert status == 0, err
+    record = json.loads(record_file.read_text())
+    for key in (
+        "dataset",
+        "backbone",
+        "strategy",
+        "labels_per_class",
+        "seed",
+        "test_size",
+        "accuracy",
+        "baselines",
+        "gain",
+        "fit_seconds",
+        "extract_images_per_second",
+    ):
+        assert key in record
+    assert record["test_size"] == 4 and set(record["baselines"]) == {"scratch", "classical"}
+    assert record["gain"] == pytest.approx(record["accuracy"] - max(record["baselines"].values()))
+    assert "gain over the best target-only baseline" in out
+    image = str(next((data / "circle").iterdir()))
+    status, out, _ = _run(capsys, "predict", str(tmp_path / "run" / "model"), image, "--quiet")
+    assert status == 0 and out.split("\t")[0] in ("circle", "square")
+    status, out, _ = _run(
+        capsys, "extract", str(data), "--out", str(tmp_path / "f.npz"), "--image-size", "64", "--quiet"
+    )
+    arrays = np.load(tmp_path / "f.npz")
+    assert status == 0 and arrays["X_train"].shape[1] == 1280 and len(arrays["y_test"]) == len(arrays["X_test"])
+
+
+def test_missing_path(tmp_path, capsys):
+    _assert_user_error(capsys, ["fit", str(tmp_path / "nothing-here")], "nothing-here")
+
+
+def test_empty_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    _assert_user_error(capsys, ["fit", str(tmp_path / "empty")], "empty")
+
+
+def test_a_class_with_fewer_images_than_k(tmp_path, capsys):
+    data = _image_folder(tmp_path / "d", per_class=5)
+    _assert_user_error(capsys, ["fit", str(data), "--labels-per-class", "9", "--quiet"], "labels per class")
+
+
+def test_corrupt_image_is_skipped_with_a_warning(tmp_path, capsys):
+    data = _image_folder(tmp_path / "d", per_class=6)
+    (data / "square" / "broken.png").write_bytes(b"\x89PNG not really")
+    status, out, err = _run(
+        capsys, "fit", str(data), "--image-size", "64", "--no-baseline", "--test-size", "4", "--quiet"
+    )
+    assert status == 0
+    assert "broken.png" in err and "warning" in err
+
+
+def test_only_corrupt_images_fail_and_name_the_file(tmp_path, capsys):
+    (tmp_path / "d" / "a").mkdir(parents=True)
+    (tmp_path / "d" / "a" / "bad.jpg").write_bytes(b"nope")
+    _assert_user_error(capsys, ["fit", str(tmp_path / "d")], "bad.jpg")
+
+
+def test_csv_without_the_named_column(tmp_path, capsys):
+    csv = tmp_path / "reviews.csv"
+    csv.write_text("review,stars\ngood,1\nbad,0\n")
+    _assert_user_error(capsys, ["fit", str(csv), "--text-column", "text"], "text", "review")
+
+
+def test_one_class_only(tmp_path, capsys):
+    csv = tmp_path / "one.csv"
+    csv.write_text("text,label\n" + "".join(f"sentence {i},pos\n" for i in range(10)))
+    _assert_user_error(capsys, ["fit", str(csv)], "one class")
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["fit", "fashion_mnist"], "did you mean 'fashion-mnist'"),
+        (["fit", "digits", "--backbone", "efficientnet-lite0"], "did you mean 'efficientnet_lite0.in1k'"),
+        (["fit", "digits", "--strategy", "linear"], "did you mean 'linear-probe'"),
+    ],
+)
+def test_unknown_names_suggest_the_right_one(argv, fragment, capsys):
+    _assert_user_error(capsys, argv, fragment)
+
+
+def test_predict_on_a_folder_that_is_no_model(tmp_path, capsys):
+    _assert_user_error(capsys, ["predict", str(tmp_path), "x.png"], "not a saved transferkit model")
+
+
+def test_console_script_exits_2_without_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "transferkit.cli", "fit", str(tmp_path / "missing")], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("transferkit: error:") and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_fit_without_data_uses_the_documented_default(tmp_path, capsys):
+    """`make demo` runs `transferkit fit` bare: Fashion-MNIST, 10 per class, EfficientNet-Lite0, linear probe."""
+    record_file = tmp_path / "demo.json"
+    status, out, err = _run(
+        capsys, "fit", "--image-size", "32", "--test-size", "50", "--no-baseline", "--quiet", "--json", str(record_file)
+    )
+    assert status == 0, err
+    record = json.loads(record_file.read_text())
+    assert record["dataset"] == "fashion-mnist" and record["labels_per_class"] == 10 and record["n_train"] == 100
+    assert record["backbone"] == "efficientnet_lite0.in1k" and record["strategy"] == "linear-probe"
+    assert record["test_size"] == 50 and 0.2 < record["accuracy"] <= 1.0
