@@ -70,16 +70,18 @@ class ImagePreprocessor:
         x = images_to_float(batch, size=self.size)  # (B, C0, H, W)
         if x.shape[1] == 4:  # drop alpha
             x = x[:, :3]
-        if x.shape[1] != self.channels:
-            x = x.mean(dim=1, keepdim=True) if self.channels == 1 else x[:, :1].expand(-1, self.channels, -1, -1)
+        if x.shape[1] not in (1, self.channels):
+            x = x.mean(dim=1, keepdim=True)
+        # Resize before matching channels: a grey image is resized once, not three times.
         if x.shape[-2:] != (self.size, self.size):
             shrinking = x.shape[-1] > self.size or x.shape[-2] > self.size
             x = F.interpolate(
                 x, size=(self.size, self.size), mode=self.interpolation, align_corners=False, antialias=shrinking
             )
-        mean = torch.tensor(self.mean, dtype=x.dtype).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype).view(1, -1, 1, 1)
-        return (x - mean) / std  # (B, C, size, size)
+        # (x - mean) / std as one fused multiply-add that also broadcasts grey to every channel.
+        scale = 1.0 / torch.tensor(self.std, dtype=x.dtype).view(1, -1, 1, 1)
+        shift = -torch.tensor(self.mean, dtype=x.dtype).view(1, -1, 1, 1) * scale
+        return torch.addcmul(shift, x, scale)  # (B, C, size, size): broadcasts (1, C, 1, 1) with (B, C0, S, S)
 
     def describe(self) -> dict[str, Any]:
         """What determines the output; part of the feature-cache key."""

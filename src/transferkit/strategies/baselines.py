@@ -24,18 +24,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from ..errors import DataError, TransferkitError, did_you_mean
-from ._torch_baselines import (
-    BagOfEmbeddingsClassifier,
-    SmallCNNClassifier,
-    TabularMLPClassifier,
-    _BaselineMixin,
-    _check_int,
-    _check_ngram_range,
-    _check_real,
-    _images_to_tensor,
-    _is_int,
-    _param_error,
-)
+from ._baseline_base import _BaselineMixin, _check_int, _check_ngram_range, _check_real, _is_int, _param_error
+from ._torch_baselines import BagOfEmbeddingsClassifier, SmallCNNClassifier, TabularMLPClassifier, _images_to_tensor
 
 __all__ = [
     "SmallCNNClassifier",
