@@ -219,7 +219,7 @@ def write_markdown(results: dict, path: Path) -> None:
             "seed). The gain is per seed, against the better baseline of that seed.",
             "",
         ]
-        lines += [_stamp(part) for part in accuracy_parts] + [""]
+        lines += list(dict.fromkeys(_stamp(part) for part in accuracy_parts)) + [""]
     if "throughput" in results:
         t = results["throughput"]
         lines += [
@@ -247,6 +247,8 @@ def write_markdown(results: dict, path: Path) -> None:
             _stamp(c),
             "",
         ]
+    if results.get("notes"):
+        lines += ["## Notes", ""] + [f"- {note}" for note in results["notes"]] + [""]
     path.write_text("\n".join(lines))
 
 
