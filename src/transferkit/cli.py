@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from . import __name__ as _package  # noqa: F401  (runs the torchvision shim first)
 from ._progress import set_quiet
 from .errors import TransferkitError
 

@@ -50,7 +50,7 @@ def infer_modality(X: Any) -> str:
     raise DataError("X must be an image array, a list of image paths or a list of strings")
 
 
-def _as_inputs(X: Any, modality: str) -> np.ndarray | list[str]:
+def _as_inputs(X: Any) -> np.ndarray | list[str]:
     if isinstance(X, np.ndarray) and X.dtype.kind in "uifb":
         return X
     return [str(item) for item in X]
@@ -175,7 +175,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self._check_params()
         started = time.perf_counter()
         modality = infer_modality(X)
-        inputs = _as_inputs(X, modality)
+        inputs = _as_inputs(X)
         labels = np.asarray(y)
         if labels.ndim != 1 or len(labels) != len(inputs):
             raise DataError(
@@ -259,7 +259,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         modality = infer_modality(X)
         if modality != self.modality_:
             raise DataError(f"this model was fitted on {self.modality_} data but X holds {modality} data")
-        inputs = _as_inputs(X, modality)
+        inputs = _as_inputs(X)
         with quiet_unless(self.verbose):
             if self.backbone_ is not None:
                 return self.model_.predict_proba(self._features(inputs, "extracting"))
