@@ -55,6 +55,33 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--test-size", type=int, metavar="N", help="test examples (default: the data set's own)")
     fit.add_argument("--text-column", help="CSV column holding the text")
     fit.add_argument("--label-column", help="CSV column holding the label")
+    tuning = fit.add_argument_group("fine-tuning (strategies finetune, freeze, lp-ft, gradual-unfreeze, l2sp, lora)")
+    tuning.add_argument("--epochs", type=int, help="passes over the training data (default: the strategy's)")
+    tuning.add_argument("--lr", type=float, help="peak learning rate of the head (default: the strategy's)")
+    tuning.add_argument("--batch-size", type=int, help="examples per step (default: the strategy's)")
+    tuning.add_argument(
+        "--lr-decay", type=float, help="per-group rate factor going down from the head, e.g. 0.5 (default 1)"
+    )
+    tuning.add_argument("--freeze-until", metavar="GROUP", help="freeze: last frozen layer group, or a count")
+    tuning.add_argument("--optimizer", choices=("adamw", "sgd"))
+    tuning.add_argument("--schedule", choices=("cosine", "onecycle", "constant"))
+    tuning.add_argument(
+        "--val-fraction", type=float, help="share of the labelled training data held out for validation"
+    )
+    tuning.add_argument("--patience", type=int, help="early stopping: epochs without better validation accuracy")
+    tuning.add_argument("--no-augment", action="store_true", help="no random crop / flip of images")
+    tuning.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="strategy_options",
+        help="any other strategy setting, e.g. --set alpha=0.1 for l2sp or --set r=4 for lora (repeatable)",
+    )
+    tuning.add_argument("--checkpoint-dir", metavar="DIR", help="checkpoint every epoch here (default OUT/checkpoints)")
+    tuning.add_argument(
+        "--resume", metavar="DIR", help="continue the interrupted run checkpointed in DIR (or DIR/checkpoints)"
+    )
     fit.add_argument("--no-baseline", action="store_true", help="skip the target-only baselines")
     fit.add_argument("--out", help="folder for the model and the run record")
     fit.add_argument("--json", metavar="FILE", help="write the run record to FILE")
@@ -64,6 +91,14 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("model_dir", help="folder written by `transferkit fit --out`")
     predict.add_argument("inputs", nargs="+", help="image paths or texts (a .txt file: one text per line)")
     predict.add_argument("--quiet", action="store_true")
+
+    export = commands.add_parser("export", help="export a saved model as ONNX or one safetensors file")
+    export.add_argument("model_dir", help="folder written by `transferkit fit --out` (its model/ folder or the run)")
+    export.add_argument(
+        "--format", default="onnx", help="onnx (checked against PyTorch with onnxruntime) or safetensors"
+    )
+    export.add_argument("--out", help="file to write (default MODEL_DIR/model.onnx or model.safetensors)")
+    export.add_argument("--quiet", action="store_true")
 
     extract = commands.add_parser("extract", help="write a backbone's features of a data set to .npz")
     extract.add_argument("data")
@@ -154,6 +189,7 @@ def _paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, seed: int = 
 def _command_fit(args: argparse.Namespace) -> int:
     from .data import few_shot_indices, load_dataset
     from .estimators import TransferClassifier
+    from .strategies import get_strategy
 
     data = args.data or DEFAULT_DATA
     k = args.labels_per_class
@@ -171,11 +207,15 @@ def _command_fit(args: argparse.Namespace) -> int:
     )
 
     class_names = np.asarray(train.classes)  # models learn and predict names, not label indices
+    strategy_spec = _strategy_from_args(args)
+    training = _training_from_args(args)
+    checkpoint_dir, resume = _checkpoint_from_args(args)
     runs = []
-    methods = [(args.strategy, args.backbone)]
+    methods = [(strategy_spec, args.backbone)]
     if not args.no_baseline:
         methods += [("scratch", None), ("classical", None)]
     for strategy, backbone in methods:
+        trains = getattr(get_strategy(strategy), "trains", False)
         model = TransferClassifier(
             backbone=backbone,
             strategy=strategy,
@@ -184,8 +224,14 @@ def _command_fit(args: argparse.Namespace) -> int:
             C=args.C,
             random_state=args.seed,
             verbose=not args.quiet,
+            epochs=args.epochs if trains else None,
+            lr=args.lr if trains else None,
+            training=training if trains else None,
+            checkpoint_dir=checkpoint_dir if trains else None,
+            resume=resume and trains,
         )
         model.fit(train.inputs, class_names[train.labels])
+        strategy = get_strategy(strategy).name
         started = time.perf_counter()
         predicted = model.predict(test.inputs)
         runs.append(
@@ -233,6 +279,10 @@ def _command_fit(args: argparse.Namespace) -> int:
         "evaluate_seconds": transfer["eval_seconds"],
         "extract_images_per_second": model.history_.get("extract_items_per_second"),
         "features_from_cache": model.history_.get("from_cache"),
+        "strategy_settings": model.strategy_.to_dict(),
+        "training": model.history_.get("training"),
+        "epochs": model.history_.get("epochs"),
+        "resumed_from_epoch": model.history_.get("resumed_from"),
         "classes": list(train.classes),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -258,6 +308,65 @@ def _command_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _option_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _strategy_from_args(args: argparse.Namespace) -> Any:
+    """The strategy name, or an instance when the command line sets any of its settings."""
+    from .strategies import get_strategy
+
+    params: dict[str, Any] = {}
+    if args.lr_decay is not None:
+        params["lr_decay"] = args.lr_decay
+    if args.freeze_until is not None:
+        params["freeze_until"] = int(args.freeze_until) if args.freeze_until.isdigit() else args.freeze_until
+    for option in args.strategy_options:
+        key, sep, value = option.partition("=")
+        if not sep or not key:
+            raise TransferkitError(f"--set expects KEY=VALUE; got {option!r}")
+        params[key.strip().replace("-", "_")] = _option_value(value.strip())
+    if not params:
+        return args.strategy
+    strategy = get_strategy(args.strategy, **params)
+    if hasattr(strategy, "validate"):
+        strategy.validate()
+    return strategy
+
+
+def _training_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    training = {
+        "batch_size": args.batch_size,
+        "optimizer": args.optimizer,
+        "schedule": args.schedule,
+        "val_fraction": args.val_fraction,
+        "patience": args.patience,
+        "augment": False if args.no_augment else None,
+    }
+    if args.patience is not None and args.val_fraction is None:
+        training["val_fraction"] = 0.2
+    return {k: v for k, v in training.items() if v is not None}
+
+
+def _checkpoint_from_args(args: argparse.Namespace) -> tuple[str | None, bool]:
+    """(checkpoint folder, resume?) from --resume, --checkpoint-dir and --out."""
+    if args.resume:
+        folder = Path(args.resume)
+        if (folder / "checkpoints" / "checkpoint.json").is_file():
+            folder = folder / "checkpoints"
+        if not (folder / "checkpoint.json").is_file():
+            raise TransferkitError(f"--resume {args.resume!r}: no checkpoint there (expected checkpoint.json)")
+        return str(folder), True
+    if args.checkpoint_dir:
+        return args.checkpoint_dir, False
+    if args.out:
+        return str(Path(args.out) / "checkpoints"), False
+    return None, False
+
+
 def _command_predict(args: argparse.Namespace) -> int:
     from .estimators import TransferClassifier
 
@@ -277,6 +386,18 @@ def _command_predict(args: argparse.Namespace) -> int:
     for item, row in zip(inputs, probabilities):
         best = int(row.argmax())
         print(f"{model.classes_[best]}\t{row[best]:.3f}\t{item}")
+    return 0
+
+
+def _command_export(args: argparse.Namespace) -> int:
+    from .export import export_model
+
+    model_dir = Path(args.model_dir)
+    if (model_dir / "model" / "config.json").is_file():  # the run folder of `fit --out`
+        model_dir = model_dir / "model"
+    out = Path(args.out) if args.out else model_dir
+    written = export_model(model_dir, out, format=args.format)
+    print(f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB)")
     return 0
 
 
@@ -320,7 +441,13 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "quiet", False):
         set_quiet(True)
     warnings.showwarning = _one_line_warning
-    commands = {"list": _command_list, "fit": _command_fit, "predict": _command_predict, "extract": _command_extract}
+    commands = {
+        "list": _command_list,
+        "fit": _command_fit,
+        "predict": _command_predict,
+        "extract": _command_extract,
+        "export": _command_export,
+    }
     try:
         return commands[args.command](args)
     except TransferkitError as error:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from ._io import atomic_write as _atomic_write
 from ._progress import quiet_unless
 from .backbones import DEFAULT_BACKBONES, create_backbone
 from .backbones._config import BackboneCfg
@@ -20,6 +21,7 @@ from .data.preprocess import load_image
 from .errors import DataError, NotFittedError, TransferkitError
 from .features import extract_features
 from .strategies import ProbeHead, Strategy, get_strategy, strategy_from_dict
+from .training import TrainConfig, TransferNetwork, predict_logits, train_network
 
 __all__ = ["TransferClassifier", "infer_modality"]
 
@@ -28,6 +30,8 @@ _FORMAT = "transferkit.TransferClassifier"
 _FORMAT_VERSION = 1
 # Image files fed to a target-only baseline are read at this size (a from-scratch CNN on CPU).
 _BASELINE_IMAGE_SIZE = 64
+# Settings of how a run was driven, not of the model: not saved with it.
+_UNSAVED_PARAMS = ("strategy", "checkpoint_dir", "resume")
 
 
 def infer_modality(X: Any) -> str:
@@ -65,7 +69,10 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         Registered name, ``timm:<name>`` or ``hf:<id-or-path>``; default by modality
         (``efficientnet_lite0.in1k`` for images, ``minilm_l6.sentence`` for text).
     strategy : str or Strategy
-        ``"linear-probe"`` (transfer), or the baselines ``"scratch"`` and ``"classical"``.
+        ``"linear-probe"`` (frozen features), a fine-tuning strategy (``"finetune"``, ``"freeze"``,
+        ``"lp-ft"``, ``"gradual-unfreeze"``, ``"l2sp"``, ``"lora"``; pass an instance from
+        :func:`transferkit.get_strategy` for their settings), or the target-only baselines
+        ``"scratch"`` and ``"classical"``.
     layer : str, optional
         Backbone layer to read features from; default the pooled embedding.
     image_size : int, optional
@@ -82,6 +89,16 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         Seed of everything random in ``fit``.
     verbose : bool
         Show progress bars (on a terminal).
+    epochs, lr : int, float, optional
+        Training length and peak learning rate of the fine-tuning strategies (``finetune``,
+        ``freeze``, ``lp-ft``, ``gradual-unfreeze``, ``l2sp``, ``lora``); default: the strategy's.
+    training : TrainConfig or dict, optional
+        Any other setting of the training loop (optimizer, schedule, val_fraction, patience,
+        augment, batchnorm, ...); see :class:`transferkit.training.TrainConfig`.
+    checkpoint_dir : str, optional
+        Write a checkpoint after every epoch into this folder.
+    resume : bool
+        Continue the run whose checkpoint is in ``checkpoint_dir``.
 
     Attributes
     ----------
@@ -92,7 +109,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     backbone_ : Backbone or None
         The frozen backbone (``None`` for the baselines).
     model_ : object
-        The fitted head or baseline, trained on label indices ``0 .. n_classes-1``.
+        The fitted probe head, trained :class:`~transferkit.training.TransferNetwork`, or baseline;
+        it works on label indices ``0 .. n_classes-1``.
     history_ : dict
         Timings: ``fit_seconds``, ``extract_seconds``, ``extract_items_per_second``, ``from_cache``.
     """
@@ -110,6 +128,11 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         cache_dir: str | None = None,
         random_state: int = 0,
         verbose: bool = True,
+        epochs: int | None = None,
+        lr: float | None = None,
+        training: TrainConfig | dict[str, Any] | None = None,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
     ) -> None:
         self.backbone = backbone
         self.strategy = strategy
@@ -121,6 +144,11 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.cache_dir = cache_dir
         self.random_state = random_state
         self.verbose = verbose
+        self.epochs = epochs
+        self.lr = lr
+        self.training = training
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
 
     # -- checks -----------------------------------------------------------------
     def _check_params(self) -> None:
@@ -152,9 +180,10 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
 
     def _make_strategy(self) -> Strategy:
         if isinstance(self.strategy, Strategy):
-            return self.strategy
-        params = {"C": float(self.C)} if self.strategy == "linear-probe" else {}
-        strategy = get_strategy(self.strategy, **params)
+            strategy = self.strategy
+        else:
+            params = {"C": float(self.C)} if self.strategy == "linear-probe" else {}
+            strategy = get_strategy(self.strategy, **params)
         if hasattr(strategy, "validate"):
             strategy.validate()
         return strategy
@@ -198,8 +227,11 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
                         f"choose a {modality} backbone (see `transferkit list`)"
                     )
                 self.backbone_ = backbone
-                features = self._features(inputs, "extracting train")
-                model = ProbeHead(C=strategy.C, max_iter=strategy.max_iter).fit(features, encoded)
+                if getattr(strategy, "trains", False):
+                    model = self._train(strategy, inputs, encoded, len(classes), modality)
+                else:
+                    features = self._features(inputs, "extracting train")
+                    model = ProbeHead(C=strategy.C, max_iter=strategy.max_iter).fit(features, encoded)
             else:
                 from .strategies.baselines import baseline_for
 
@@ -214,6 +246,57 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.model_ = model
         self.history_["fit_seconds"] = time.perf_counter() - started
         return self
+
+    def _train_config(self, strategy: Strategy, modality: str) -> TrainConfig:
+        config = TrainConfig(seed=int(self.random_state)).replace(**strategy.train_defaults(modality))
+        if isinstance(self.training, TrainConfig):
+            config = config.replace(**{k: v for k, v in self.training.to_dict().items() if k != "seed"})
+        elif isinstance(self.training, dict):
+            config = config.replace(**self.training)
+        elif self.training is not None:
+            raise TransferkitError(
+                "The 'training' parameter of TransferClassifier must be None, a TrainConfig or a dict. "
+                f"Got {self.training!r} instead."
+            )
+        return config.replace(epochs=self.epochs, lr=self.lr).validate()
+
+    def _train(
+        self, strategy: Strategy, inputs: np.ndarray | list[str], encoded: np.ndarray, n_classes: int, modality: str
+    ) -> TransferNetwork:
+        from .data._dataset import content_hash
+
+        config = self._train_config(strategy, modality)
+        if self.resume and self.checkpoint_dir is None:
+            raise TransferkitError("resume=True needs checkpoint_dir, the folder holding the run's checkpoints")
+        network = TransferNetwork(self.backbone_, n_classes)
+        result = train_network(
+            network,
+            strategy,
+            inputs,
+            encoded,
+            config=config,
+            preprocess=self.backbone_.preprocessor(self.image_size),
+            modality=modality,
+            context_features=lambda indices: self._features(_subset(inputs, indices), "extracting train"),
+            checkpoint_dir=self.checkpoint_dir,
+            resume=bool(self.resume),
+            fingerprint_extra={
+                "backbone": self.backbone_.cfg.name,
+                "sha256": self.backbone_.cfg.sha256,
+                "image_size": self.image_size,
+                "inputs": content_hash(inputs, path_inputs=modality == "image" and not isinstance(inputs, np.ndarray)),
+            },
+            desc="training",
+        )
+        self.history_.update(
+            training=config.to_dict(),
+            epochs=result.history,
+            train_seconds=result.seconds,
+            resumed_from=result.resumed_from,
+            best_epoch=result.best_epoch,
+            stopped_early=result.stopped_early,
+        )
+        return network
 
     def _features(self, inputs: np.ndarray | list[str], desc: str) -> np.ndarray:
         result = extract_features(
@@ -261,6 +344,9 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             raise DataError(f"this model was fitted on {self.modality_} data but X holds {modality} data")
         inputs = _as_inputs(X)
         with quiet_unless(self.verbose):
+            if isinstance(self.model_, torch.nn.Module):
+                logits = predict_logits(self.model_, inputs, self.preprocessor(), int(self.batch_size))
+                return torch.softmax(logits, dim=1).numpy().astype(np.float64)
             if self.backbone_ is not None:
                 return self.model_.predict_proba(self._features(inputs, "extracting"))
             return self.model_.predict_proba(self._baseline_inputs(inputs, modality))
@@ -269,6 +355,33 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         """Predicted class labels, shape ``(N,)``."""
         probabilities = self.predict_proba(X)
         return self.classes_[probabilities.argmax(axis=1)]
+
+    # -- the network ------------------------------------------------------------
+    def preprocessor(self) -> Any:
+        """The backbone's preprocessor as fitted (image size included): raw batch → network input."""
+        self._check_fitted()
+        if self.backbone_ is None:
+            raise TransferkitError("a target-only baseline has no backbone preprocessor")
+        return self.backbone_.preprocessor(self.image_size)
+
+    def network(self) -> TransferNetwork | None:
+        """The fitted model as one ``torch`` module, preprocessed input → logits ``(B, K)``.
+
+        For a linear probe, the backbone with the probe's weights as its head (a binary probe's
+        single logit ``s`` becomes ``(-s/2, s/2)``, which gives the same probabilities); for a
+        fine-tuned model, the trained network; ``None`` for a target-only baseline.
+        """
+        self._check_fitted()
+        if isinstance(self.model_, torch.nn.Module):
+            return self.model_.eval()
+        if self.backbone_ is None:
+            return None
+        coef, intercept = self.model_.coef_, self.model_.intercept_  # (K or 1, D), (K or 1,)
+        if coef.shape[0] == 1:
+            coef, intercept = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
+        network = TransferNetwork(self.backbone_, coef.shape[0])
+        network.set_head(torch.as_tensor(coef, dtype=torch.float32), torch.as_tensor(intercept, dtype=torch.float32))
+        return network.eval()
 
     # -- persistence ------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> Path:
@@ -282,17 +395,20 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        arrays = {k: np.ascontiguousarray(v) for k, v in self.model_.save_arrays().items()}
+        if isinstance(self.model_, torch.nn.Module):
+            arrays = {k: v.detach().contiguous().numpy() for k, v in _module_arrays(self.model_).items()}
+        else:
+            arrays = {k: np.ascontiguousarray(v) for k, v in self.model_.save_arrays().items()}
         config = {
             "format": _FORMAT,
             "format_version": _FORMAT_VERSION,
-            "params": {k: v for k, v in self.get_params().items() if k != "strategy"},
+            "params": {k: _json_param(v) for k, v in self.get_params().items() if k not in _UNSAVED_PARAMS},
             "strategy": self.strategy_.to_dict(),
             "modality": self.modality_,
             "classes": self.classes_.tolist(),
             "backbone": self.backbone_.cfg.to_dict() if self.backbone_ is not None else None,
             "model_class": type(self.model_).__name__,
-            "model_config": self.model_.config() if hasattr(self.model_, "config") else {},
+            "model_config": _model_config(self.model_),
             "history": self.history_,
         }
         _atomic_write(directory / "weights.safetensors", lambda path: save_file(arrays, path))
@@ -330,7 +446,10 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
                 raise TransferkitError(
                     f"backbone {saved.name!r} now has different weights than when this model was saved"
                 )
-            estimator.model_ = ProbeHead.from_arrays(arrays)
+            if config["model_class"] == "TransferNetwork":
+                estimator.model_ = _load_network(estimator.backbone_, config["model_config"], arrays, strategy)
+            else:
+                estimator.model_ = ProbeHead.from_arrays(arrays)
         else:
             from .strategies import baselines
 
@@ -346,12 +465,37 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         return estimator
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+def _subset(inputs: np.ndarray | list[str], indices: np.ndarray) -> np.ndarray | list[str]:
+    return inputs[indices] if isinstance(inputs, np.ndarray) else [inputs[i] for i in indices]
+
+
+def _json_param(value: Any) -> Any:
+    return value.to_dict() if isinstance(value, TrainConfig) else value
+
+
+def _module_arrays(network: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state to save: the network's own state unless the strategy saves less (LoRA adapters)."""
+    save_state = getattr(network, "transferkit_save_state", None)
+    return save_state() if save_state is not None else network.state_dict()
+
+
+def _model_config(model: Any) -> dict[str, Any]:
+    if isinstance(model, TransferNetwork):
+        return {"n_classes": int(model.head.out_features), **getattr(model, "transferkit_config", {})}
+    return model.config() if hasattr(model, "config") else {}
+
+
+def _load_network(
+    backbone: Any, model_config: dict[str, Any], arrays: dict[str, np.ndarray], strategy: Strategy
+) -> Any:
+    network = TransferNetwork(backbone, int(model_config["n_classes"]))
+    state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+    restore = getattr(strategy, "restore_network", None)
+    if restore is not None:
+        return restore(network, state, model_config).eval()
+    missing, unexpected = network.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise TransferkitError(
+            f"saved weights do not fit the network: {len(missing)} missing, {len(unexpected)} unexpected tensors"
+        )
+    return network.eval()

@@ -1,0 +1,157 @@
+"""Training checkpoints as safetensors + JSON, written atomically, read without pickle.
+
+A checkpoint folder holds ``state-<epoch>.safetensors`` (model weights, optimiser tensors,
+RNG states) and ``checkpoint.json`` (epoch, optimiser hyper-parameters, scheduler state,
+history, and the name of the state file). The state file is written first and the JSON
+last, each by temp file + rename, and older state files are removed only afterwards: at
+every instant the JSON names a complete state file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .._io import atomic_write, atomic_write_json
+from ..errors import TransferkitError
+
+__all__ = ["save_checkpoint", "load_checkpoint", "capture_rng", "restore_rng", "CHECKPOINT_FORMAT"]
+
+CHECKPOINT_FORMAT = "transferkit.checkpoint"
+_INDEX = "checkpoint.json"
+
+
+def _optimizer_to_flat(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split ``optimizer.state_dict()`` into tensors and JSON."""
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, entry in state["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{index}.{key}"] = value.detach().clone().contiguous()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _optimizer_from_flat(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optimizer."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value
+    for index, entry in meta["scalars"].items():
+        state.setdefault(int(index), {}).update(entry)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def capture_rng() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The torch, numpy and Python RNG states as (tensors, JSON)."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()  # noqa: NPY002 (global state libraries use)
+    version, internal, gauss = random.getstate()
+    tensors = {"rng.torch": torch.get_rng_state(), "rng.numpy": torch.from_numpy(np.asarray(keys, dtype=np.int64))}
+    meta = {
+        "numpy": [kind, int(position), int(has_gauss), float(cached)],
+        "python": [version, list(internal), gauss],
+    }
+    return tensors, meta
+
+
+def restore_rng(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng`."""
+    torch.set_rng_state(tensors["rng.torch"])
+    kind, position, has_gauss, cached = meta["numpy"]
+    np.random.set_state((kind, tensors["rng.numpy"].numpy().astype(np.uint32), position, has_gauss, cached))  # noqa: NPY002
+    version, internal, gauss = meta["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def save_checkpoint(
+    directory: str | os.PathLike,
+    *,
+    epoch: int,
+    model_state: dict[str, torch.Tensor],
+    optimizer_state: dict[str, Any],
+    scheduler_state: dict[str, Any],
+    extra_tensors: dict[str, torch.Tensor] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write the state after ``epoch`` (0-based, completed) into ``directory``.
+
+    Returns
+    -------
+    Path
+        The index file, ``directory / "checkpoint.json"``.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    optimizer_tensors, optimizer_meta = _optimizer_to_flat(optimizer_state)
+    rng_tensors, rng_meta = capture_rng()
+    tensors = {f"model.{k}": v.detach().clone().contiguous() for k, v in model_state.items()}
+    tensors.update(optimizer_tensors)
+    tensors.update(rng_tensors)
+    tensors.update({f"extra.{k}": v.detach().clone().contiguous() for k, v in (extra_tensors or {}).items()})
+    state_name = f"state-{epoch:04d}.safetensors"
+    atomic_write(directory / state_name, lambda path: save_file(tensors, path))
+    index = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": 1,
+        "epoch": epoch,
+        "state_file": state_name,
+        "optimizer": optimizer_meta,
+        "scheduler": scheduler_state,
+        "rng": rng_meta,
+        "meta": meta or {},
+    }
+    atomic_write_json(directory / _INDEX, index)
+    for old in directory.glob("state-*.safetensors"):
+        if old.name != state_name:
+            old.unlink(missing_ok=True)
+    return directory / _INDEX
+
+
+def load_checkpoint(directory: str | os.PathLike) -> dict[str, Any] | None:
+    """Read the latest checkpoint of ``directory``; ``None`` when there is none yet.
+
+    Returns
+    -------
+    dict or None
+        ``epoch``, ``model_state``, ``optimizer_state``, ``scheduler_state``, ``extra_tensors``,
+        ``meta``, and ``rng`` (pass to :func:`restore_rng` as ``rng_tensors``/``rng_meta``).
+
+    Raises
+    ------
+    TransferkitError
+        When the index exists but is not a transferkit checkpoint or names a missing file.
+    """
+    directory = Path(directory)
+    index_path = directory / _INDEX
+    if not index_path.is_file():
+        return None
+    try:
+        index = json.loads(index_path.read_text())
+    except json.JSONDecodeError as error:
+        raise TransferkitError(f"{str(index_path)!r} is not valid JSON: {error}") from error
+    if index.get("format") != CHECKPOINT_FORMAT:
+        raise TransferkitError(f"{str(index_path)!r} is not a transferkit checkpoint")
+    state_path = directory / index["state_file"]
+    if not state_path.is_file():
+        raise TransferkitError(f"checkpoint {str(index_path)!r} names {index['state_file']!r}, which is missing")
+    tensors = load_file(str(state_path))
+    return {
+        "epoch": int(index["epoch"]),
+        "model_state": {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")},
+        "optimizer_state": _optimizer_from_flat(tensors, index["optimizer"]),
+        "scheduler_state": index["scheduler"],
+        "extra_tensors": {k[len("extra.") :]: v for k, v in tensors.items() if k.startswith("extra.")},
+        "rng_tensors": {k: v for k, v in tensors.items() if k.startswith("rng.")},
+        "rng_meta": index["rng"],
+        "meta": index["meta"],
+    }

@@ -1,0 +1,386 @@
+"""The one training loop: every trainable method (fine-tuning strategies now, adaptation later) runs here.
+
+Read top to bottom: split off validation → preprocess → strategy.prepare/apply → optimiser
+and schedule → (resume) → epochs of shuffled, augmented batches → validate → checkpoint.
+
+Determinism: the data order, augmentation and dropout of epoch ``e`` are drawn from
+generators seeded by ``(seed, e)``, and model, optimiser and scheduler states are restored
+exactly on resume, so a run killed at any point and resumed ends with bitwise the same
+weights as an uninterrupted one (on CPU, same thread count).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._progress import progress, progress_enabled
+from ..errors import DataError, TransferkitError
+from .augment import random_resized_crop
+from .checkpoint import load_checkpoint, restore_rng, save_checkpoint
+from .config import TrainConfig
+
+__all__ = ["TrainResult", "train_network", "predict_logits", "set_train_mode", "validation_split"]
+
+Preprocess = Callable[[Any], Any]
+ExtraLoss = Callable[[nn.Module, Any, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class TrainResult:
+    """What happened in :func:`train_network`.
+
+    Attributes
+    ----------
+    history : list of dict
+        Per epoch: ``epoch``, ``loss``, ``val_accuracy`` (or None), ``lr``, ``seconds``.
+    best_epoch : int or None
+        Epoch whose weights were kept when early stopping is on.
+    seconds : float
+        Wall time of this call.
+    resumed_from : int or None
+        Last completed epoch found in the checkpoint folder, if the run resumed.
+    stopped_early : bool
+    """
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int | None = None
+    seconds: float = 0.0
+    resumed_from: int | None = None
+    stopped_early: bool = False
+
+
+def validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified (train, validation) indices of the *labelled training* examples.
+
+    Every class keeps at least one training example; classes with one example go to training.
+    """
+    rng = np.random.default_rng(seed + 7919)
+    train, val = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n_val = min(int(round(fraction * len(members))), len(members) - 1)
+        val.extend(members[:n_val])
+        train.extend(members[n_val:])
+    if fraction > 0 and not val:
+        raise DataError(f"val_fraction={fraction} leaves no validation examples; use more labels or a larger fraction")
+    return np.sort(np.asarray(train, dtype=np.int64)), np.sort(np.asarray(val, dtype=np.int64))
+
+
+def set_train_mode(network: nn.Module, batchnorm: str) -> None:
+    """``network.train()``, except BatchNorm layers that should keep their running statistics.
+
+    A BatchNorm layer stays in inference mode when ``batchnorm == "eval"`` or when none of
+    its parameters train (a frozen group must come out of training bitwise unchanged).
+    """
+    network.train()
+    for module in network.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            frozen = not any(p.requires_grad for p in module.parameters())
+            if batchnorm == "eval" or frozen:
+                module.eval()
+
+
+def _lr_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    total = max(1, config.epochs * steps_per_epoch)
+    if config.schedule == "onecycle":
+        rise = max(1, int(0.3 * total))
+
+        def onecycle(step: int) -> float:
+            if step < rise:
+                return 0.04 + 0.96 * step / rise
+            return 0.5 * (1 + math.cos(math.pi * (step - rise) / max(1, total - rise)))
+
+        return onecycle
+    warmup = min(total - 1, int(round(config.warmup_epochs * steps_per_epoch)))
+
+    def warm_then(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        if config.schedule == "constant":
+            return 1.0
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+    return warm_then
+
+
+def _optimizer(groups: list[dict[str, Any]], config: TrainConfig) -> torch.optim.Optimizer:
+    param_groups = [
+        {
+            "params": group["params"],
+            "lr": config.lr * group["lr_scale"],
+            "weight_decay": group.get("weight_decay", config.weight_decay),
+            "name": group["name"],
+        }
+        for group in groups
+    ]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(param_groups, lr=config.lr, momentum=config.momentum, nesterov=True)
+    return torch.optim.AdamW(param_groups, lr=config.lr)
+
+
+def _fingerprint(strategy: Any, config: TrainConfig, labels: np.ndarray, extra: dict[str, Any]) -> str:
+    identity = {
+        "strategy": strategy.to_dict(),
+        "config": config.to_dict(),
+        "labels": hashlib.sha256(np.ascontiguousarray(labels, dtype=np.int64).tobytes()).hexdigest(),
+        **extra,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _take(inputs: Any, indices: np.ndarray) -> Any:
+    if isinstance(inputs, (np.ndarray, torch.Tensor)):
+        return inputs[indices]
+    return [inputs[i] for i in indices]
+
+
+def predict_logits(
+    network: nn.Module, inputs: Any, preprocess: Preprocess, batch_size: int = 64, desc: str = "predicting"
+) -> torch.Tensor:
+    """Logits ``(N, K)`` of ``network`` in inference mode, batch by batch.
+
+    ``inputs`` are raw (preprocessed per batch) or, for images, an already preprocessed
+    ``(N, C, H, W)`` tensor (``preprocess=None``).
+    """
+    network.eval()
+    outputs = []
+    starts = range(0, len(inputs), batch_size)
+    with torch.no_grad():
+        for start in progress(starts, total=len(starts), desc=desc, unit="batch"):
+            batch = inputs[start : start + batch_size]
+            x = batch if preprocess is None else preprocess(batch)
+            outputs.append(network(x).float())
+    return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+def train_network(
+    network: nn.Module,
+    strategy: Any,
+    inputs: Any,
+    labels: np.ndarray,
+    *,
+    config: TrainConfig,
+    preprocess: Preprocess,
+    modality: str,
+    context_features: Callable[[np.ndarray], np.ndarray] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    extra_loss: ExtraLoss | None = None,
+    fingerprint_extra: dict[str, Any] | None = None,
+    desc: str = "training",
+) -> TrainResult:
+    """Train ``network`` on labelled examples the way ``strategy`` says.
+
+    Parameters
+    ----------
+    network : TransferNetwork
+        Backbone + head; trained in place.
+    strategy : FineTuneStrategy
+        Which groups train, their rates, their penalty (see :mod:`transferkit.strategies.finetune`).
+    inputs : array or list
+        Raw training inputs (images ``(N, H, W[, C])`` / paths / texts).
+    labels : ndarray of int, shape (N,)
+        Class indices ``0 .. K-1``.
+    config : TrainConfig
+    preprocess : callable
+        The backbone's preprocessor (raw batch → tensor or dict of tensors).
+    modality : str
+        ``"image"`` turns augmentation on by default and preprocesses all images once.
+    context_features : callable, optional
+        ``indices -> (n, D)`` frozen features of those training examples (cached); strategies
+        that fit a probe first (LP-FT) need it.
+    checkpoint_dir : path, optional
+        Write a checkpoint after every epoch here.
+    resume : bool
+        Continue from the checkpoint in ``checkpoint_dir`` (from scratch if there is none).
+    extra_loss : callable, optional
+        ``(network, x, logits, y) -> loss`` added at every step (domain adaptation plugs in here).
+    fingerprint_extra : dict, optional
+        More identity of the run (backbone, data) that a resumed checkpoint must match.
+
+    Returns
+    -------
+    TrainResult
+    """
+    from ..strategies.finetune import TrainContext
+
+    started = time.perf_counter()
+    config = config.validate()
+    labels = np.asarray(labels, dtype=np.int64)
+    n_classes = int(network.head.out_features)
+    train_idx, val_idx = validation_split(labels, config.val_fraction, config.seed)
+    augment = config.augment if config.augment is not None else modality == "image"
+    if modality == "image":  # resize + normalise every image once; augmentation works on tensors
+        inputs = torch.cat(
+            [
+                preprocess(_take(inputs, chunk))
+                for chunk in np.array_split(np.arange(len(labels)), max(1, len(labels) // 256))
+            ]
+        )
+        batch_input: Preprocess | None = None
+    else:
+        batch_input = preprocess
+    y_all = torch.as_tensor(labels)
+
+    torch.manual_seed(config.seed)
+    context = TrainContext(
+        features=(lambda: context_features(train_idx)) if context_features is not None else _no_features,
+        labels=labels[train_idx],
+        n_classes=n_classes,
+        modality=modality,
+    )
+    strategy.prepare(network, context)
+    optimizer = _optimizer(strategy.apply(network), config)
+    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config, steps_per_epoch))
+
+    result = TrainResult()
+    best = {"accuracy": -1.0, "epoch": None, "state": None}
+    fingerprint = _fingerprint(strategy, config, labels, fingerprint_extra or {})
+    start_epoch = 0
+    if checkpoint_dir is not None:
+        found = load_checkpoint(checkpoint_dir)
+        if found is not None and not resume:
+            raise TransferkitError(
+                f"{str(checkpoint_dir)!r} already holds a checkpoint (epoch {found['epoch'] + 1}); "
+                "resume it (--resume) or choose an empty folder"
+            )
+        if found is not None:
+            if found["meta"].get("fingerprint") != fingerprint:
+                raise TransferkitError(
+                    f"the checkpoint in {str(checkpoint_dir)!r} was written by a different run (other data, "
+                    "strategy or settings); resume with the same command, or choose an empty folder"
+                )
+            network.load_state_dict(found["model_state"])
+            optimizer.load_state_dict(found["optimizer_state"])
+            scheduler.load_state_dict(found["scheduler_state"])
+            restore_rng(found["rng_tensors"], found["rng_meta"])
+            result.history = found["meta"]["history"]
+            result.resumed_from = found["epoch"]
+            best.update(found["meta"]["best"])
+            if found["extra_tensors"]:
+                best["state"] = found["extra_tensors"]
+            start_epoch = found["epoch"] + 1
+
+    show = progress_enabled()
+    patience_left = config.patience
+    for epoch in range(start_epoch, config.epochs):
+        epoch_started = time.perf_counter()
+        strategy.on_epoch(epoch, network)
+        set_train_mode(network, config.batchnorm)
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+        torch.manual_seed(config.seed * 1_000_003 + epoch + 1)  # dropout
+        order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
+        total_loss, seen = 0.0, 0
+        batches = range(0, len(order), config.batch_size)
+        bar = _bar(len(batches), f"{desc} {epoch + 1}/{config.epochs}") if show else None
+        for start in batches:
+            index = order[start : start + config.batch_size]
+            if batch_input is None:
+                x = inputs[index]  # (B, C, S, S)
+                if augment:
+                    x = random_resized_crop(x, generator, scale=config.crop_scale, hflip=config.hflip)
+            else:
+                x = batch_input(_take(inputs, index))
+            y = y_all[index]  # (B,)
+            logits = network(x)  # (B, K)
+            loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+            penalty = strategy.penalty(network)
+            if penalty is not None:
+                loss = loss + penalty
+            if extra_loss is not None:
+                loss = loss + extra_loss(network, x, logits, y)
+            if not torch.isfinite(loss):
+                raise TransferkitError(
+                    f"training diverged at epoch {epoch + 1} (loss {loss.item()}); lower the learning rate "
+                    f"(now {config.lr})"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.clip_grad_norm is not None:
+                trainable = [p for p in network.parameters() if p.grad is not None]
+                nn.utils.clip_grad_norm_(trainable, config.clip_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            total_loss += loss.item() * len(index)
+            seen += len(index)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{total_loss / seen:.3f}", refresh=False)
+        val_accuracy = None
+        if len(val_idx):
+            logits = predict_logits(network, _take(inputs, val_idx), batch_input, desc="validating")
+            val_accuracy = float((logits.argmax(1).numpy() == labels[val_idx]).mean())
+        if bar is not None:
+            bar.set_postfix(loss=f"{total_loss / max(seen, 1):.3f}", val=val_accuracy)
+            bar.close()
+        result.history.append(
+            {
+                "epoch": epoch,
+                "loss": total_loss / max(seen, 1),
+                "val_accuracy": val_accuracy,
+                "lr": optimizer.param_groups[-1]["lr"],
+                "seconds": time.perf_counter() - epoch_started,
+            }
+        )
+        stop = False
+        if config.patience is not None and val_accuracy is not None:
+            if val_accuracy > best["accuracy"]:
+                best.update(accuracy=val_accuracy, epoch=epoch, state=_copy_state(network))
+                patience_left = config.patience
+            else:
+                patience_left -= 1
+                stop = patience_left <= 0
+        if checkpoint_dir is not None:
+            save_checkpoint(
+                checkpoint_dir,
+                epoch=epoch,
+                model_state=network.state_dict(),
+                optimizer_state=optimizer.state_dict(),
+                scheduler_state=_json_safe(scheduler.state_dict()),
+                extra_tensors=best["state"],
+                meta={
+                    "fingerprint": fingerprint,
+                    "history": result.history,
+                    "best": {"accuracy": best["accuracy"], "epoch": best["epoch"]},
+                },
+            )
+        if stop:
+            result.stopped_early = True
+            break
+    if config.patience is not None and best["state"] is not None:
+        network.load_state_dict(best["state"])
+        result.best_epoch = best["epoch"]
+    network.eval()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _no_features() -> np.ndarray:
+    raise TransferkitError("this strategy needs frozen features of the training data, but none were provided")
+
+
+def _copy_state(network: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in network.state_dict().items()}
+
+
+def _json_safe(state: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(state, default=lambda value: None))
+
+
+def _bar(total: int, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True)
