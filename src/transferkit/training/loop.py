@@ -235,6 +235,7 @@ def train_network(
     y_all = torch.as_tensor(labels)
 
     torch.manual_seed(config.seed)
+    network.head.reset_parameters()  # the new head's start depends on the seed alone
     context = TrainContext(
         features=(lambda: context_features(train_idx)) if context_features is not None else _no_features,
         labels=labels[train_idx],
