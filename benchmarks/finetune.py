@@ -1,0 +1,144 @@
+"""Fine-tuning benchmark: every strategy on Fashion-MNIST and Yelp, several seeds (imported by run.py).
+
+Protocols as in run.py / ../shared/ANCHORS.md. Fashion-MNIST images are fed at 128 px (stated
+in the table) so that 3 seeds × 7 strategies × 2 label budgets fit in minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from transferkit import get_strategy
+from transferkit.data import Dataset, few_shot_indices, load_dataset
+from transferkit.estimators import TransferClassifier
+
+STRATEGIES = ("linear-probe", "finetune", "freeze", "lp-ft", "gradual-unfreeze", "l2sp", "lora")
+IMAGE_SIZE = 128
+
+
+def _fit_one(strategy: str, backbone: str, train: Dataset, test: Dataset, seed: int, **settings) -> dict:
+    model = TransferClassifier(
+        backbone=backbone,
+        strategy=strategy,
+        image_size=IMAGE_SIZE if train.modality == "image" else None,
+        random_state=seed,
+        verbose=False,
+        **settings,
+    )
+    model.fit(train.inputs, train.labels)
+    started = time.perf_counter()
+    accuracy = float(model.score(test.inputs, test.labels))
+    return {
+        "accuracy": accuracy,
+        "fit_seconds": model.history_["fit_seconds"],
+        "evaluate_seconds": time.perf_counter() - started,
+        "training": model.history_.get("training"),
+    }
+
+
+def _run(name: str, backbone: str, train_pool: Dataset, test_of, ks, seeds_for_k, epochs_for_k, strategies) -> list:
+    rows = []
+    for k in ks:
+        for seed in seeds_for_k(k):
+            chosen = few_shot_indices(train_pool.labels, k, seed)
+            train, test = train_pool.subset(chosen), test_of(chosen)
+            for strategy in strategies:
+                trains = getattr(get_strategy(strategy), "trains", False)
+                settings = {"epochs": epochs_for_k(k)} if trains and epochs_for_k(k) else {}
+                result = _fit_one(strategy, backbone, train, test, seed, **settings)
+                rows.append({"dataset": name, "k": k, "seed": seed, "strategy": strategy, **result})
+                print(
+                    f"{name} k={k} seed={seed} {strategy}: {result['accuracy']:.3f} "
+                    f"(fit {result['fit_seconds']:.1f} s)",
+                    flush=True,
+                )
+    return rows
+
+
+def bench_finetune_fmnist(ks=(10, 50), seeds=(0, 1, 2), strategies=STRATEGIES) -> list[dict]:
+    """Fashion-MNIST at 128 px; k=50 trains 8 epochs (15 at k=10) to keep the wall time in minutes."""
+    split = load_dataset("fashion-mnist")
+    return _run(
+        "fashion-mnist",
+        "efficientnet_lite0.in1k",
+        split.train,
+        lambda chosen: split.test,
+        ks,
+        lambda k: seeds,
+        lambda k: 8 if k >= 50 else None,
+        strategies,
+    )
+
+
+def bench_finetune_yelp(ks=(8, 32), seeds_by_k=None, strategies=STRATEGIES) -> list[dict]:
+    """Yelp: k sentences per class drawn from all of Yelp, tested on the rest (5 seeds at k=8, 3 at k=32)."""
+    seeds_by_k = seeds_by_k or {8: (0, 1, 2, 3, 4), 32: (0, 1, 2)}
+    split = load_dataset("sentiment-yelp")
+    pool = Dataset(
+        "sentiment-yelp",
+        "text",
+        list(split.train.inputs) + list(split.test.inputs),
+        np.concatenate([split.train.labels, split.test.labels]),
+        split.train.classes,
+    )
+    return _run(
+        "sentiment-yelp",
+        "minilm_l6.sentence",
+        pool,
+        lambda chosen: pool.subset(np.setdiff1d(np.arange(len(pool)), chosen)),
+        ks,
+        lambda k: seeds_by_k.get(k, (0, 1, 2)),
+        lambda k: None,
+        strategies,
+    )
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Mean ± std accuracy and mean fit time per (dataset, k, strategy)."""
+    table = []
+    keys = dict.fromkeys((r["dataset"], r["k"], r["strategy"]) for r in rows)
+    for dataset, k, strategy in keys:
+        group = [r for r in rows if (r["dataset"], r["k"], r["strategy"]) == (dataset, k, strategy)]
+        accuracies = [r["accuracy"] for r in group]
+        table.append(
+            {
+                "dataset": dataset,
+                "k": k,
+                "strategy": strategy,
+                "seeds": len(group),
+                "mean": statistics.mean(accuracies),
+                "std": statistics.stdev(accuracies) if len(group) > 1 else 0.0,
+                "fit_seconds": statistics.mean(r["fit_seconds"] for r in group),
+            }
+        )
+    return table
+
+
+def markdown(part: dict, scratch: dict[tuple[str, int], tuple[float, float, int]]) -> list[str]:
+    """Table lines; ``scratch`` maps (dataset, k) to the scratch baseline's (mean, std, seeds)."""
+    lines = [
+        "| data | k | strategy | seeds | accuracy | Δ vs linear probe | fit s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    table = summarize(part["rows"])
+    for entry in table:
+        probe = next(
+            (
+                e
+                for e in table
+                if (e["dataset"], e["k"], e["strategy"]) == (entry["dataset"], entry["k"], "linear-probe")
+            ),
+            None,
+        )
+        delta = f"{100 * (entry['mean'] - probe['mean']):+.1f} pts" if probe and entry is not probe else ""
+        lines.append(
+            f"| {entry['dataset']} | {entry['k']} | {entry['strategy']} | {entry['seeds']} | "
+            f"{entry['mean']:.3f} ± {entry['std']:.3f} | {delta} | {entry['fit_seconds']:.1f} |"
+        )
+    for (dataset, k), (mean, std, seeds) in scratch.items():
+        if any(e["dataset"] == dataset and e["k"] == k for e in table):
+            lines.append(f"| {dataset} | {k} | scratch (target only) | {seeds} | {mean:.3f} ± {std:.3f} | | |")
+    return lines
