@@ -3,12 +3,14 @@ change, and save → load gives identical predictions."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
 
 from transferkit import TransferClassifier, get_strategy, list_backbones, list_strategies
-from transferkit.backbones import backbone_cfg, create_backbone
+from transferkit.backbones import backbone_cfg
 from transferkit.training import TransferNetwork
 
 TRAINABLE = [name for name in list_strategies() if getattr(get_strategy(name), "trains", False)]
@@ -42,7 +44,11 @@ def test_every_fine_tuning_strategy_is_covered():
 @pytest.mark.slow
 @pytest.mark.parametrize("backbone", list_backbones())
 @pytest.mark.parametrize("strategy", TRAINABLE)
-def test_strategy_trains_the_intended_parameters_and_round_trips(strategy, backbone, tmp_path):
+def test_strategy_trains_the_intended_parameters_and_round_trips(
+    strategy, backbone, tmp_path, backbone_factory, monkeypatch
+):
+    # fresh copies of the session's backbones instead of reloading weights for every fit and load
+    monkeypatch.setattr("transferkit.estimators.create_backbone", lambda name: copy.deepcopy(backbone_factory(name)))
     modality = backbone_cfg(backbone).modality
     X, y = _data(modality)
     model = TransferClassifier(
@@ -56,7 +62,7 @@ def test_strategy_trains_the_intended_parameters_and_round_trips(strategy, backb
     network = model.model_
     assert isinstance(network, TransferNetwork)
 
-    fresh = TransferNetwork(create_backbone(backbone), 3)
+    fresh = TransferNetwork(backbone_factory(backbone), 3)
     before = {k: v for k, v in fresh.state_dict().items() if not k.startswith("head.")}
     after = network.state_dict()
     name_of = {id(t): k for k, t in [*network.named_parameters(), *network.named_buffers()]}

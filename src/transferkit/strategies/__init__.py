@@ -3,6 +3,7 @@
 from ._base import Strategy, get_strategy, list_strategies, register_strategy, strategy_from_dict
 from .finetune import L2SP, LPFT, FineTune, FineTuneStrategy, Freeze, GradualUnfreeze
 from .linear_probe import LinearProbe, ProbeHead
+from .lora import LoRA
 from .target_only import Classical, Scratch
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "L2SP",
     "LPFT",
     "LinearProbe",
+    "LoRA",
     "ProbeHead",
     "Scratch",
     "Strategy",

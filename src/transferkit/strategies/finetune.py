@@ -69,19 +69,28 @@ class FineTuneStrategy(Strategy):
         Discriminative learning rates: the head trains at the full rate, the deepest backbone
         group at ``lr_decay`` times it, the next at ``lr_decay**2`` … (ULMFiT's and fastai's
         per-layer rates). ``1`` gives every group the same rate.
-    body_lr_scale : float
+    body_lr_scale : float or None
         Extra factor on every backbone group's rate (a new head usually wants a larger rate
-        than pre-trained weights).
+        than pre-trained weights). ``None``: 0.1 for image backbones, 0.01 for text ones (the
+        text head sits on L2-normalised features and needs a high rate; the transformer a low one).
     """
 
     trains: ClassVar[bool] = True
     lr_decay: float = 1.0
-    body_lr_scale: float = 0.1
+    body_lr_scale: float | None = None
+
+    def body_scale(self, modality: str) -> float:
+        """The backbone's rate factor for ``modality``."""
+        if self.body_lr_scale is not None:
+            return float(self.body_lr_scale)
+        return 0.01 if modality == "text" else 0.1
 
     def validate(self) -> None:
         """Raise :class:`TransferkitError` on a bad setting."""
         for name in ("lr_decay", "body_lr_scale"):
             value = getattr(self, name)
+            if value is None and name == "body_lr_scale":
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
                 raise TransferkitError(
                     f"The {name!r} parameter of {self.name} must be a float in (0, 1]. Got {value!r} instead."
@@ -89,8 +98,8 @@ class FineTuneStrategy(Strategy):
 
     def train_defaults(self, modality: str) -> dict[str, Any]:
         """Training settings this strategy prefers for ``modality`` (the user's settings win)."""
-        if modality == "text":
-            return {"lr": 1e-3, "epochs": 10, "batch_size": 16, "weight_decay": 0.01}
+        if modality == "text":  # measured on Yelp k=8: lr 1e-3 / 10 epochs left the head untrained
+            return {"lr": 5e-3, "epochs": 20, "batch_size": 16, "weight_decay": 0.01}
         return {"lr": 1e-3, "epochs": 15, "batch_size": 32, "weight_decay": 0.01}
 
     # -- hooks the training loop calls ---------------------------------------------------
@@ -118,7 +127,8 @@ class FineTuneStrategy(Strategy):
         param_groups = []
         for position, (name, modules) in enumerate(groups):
             _set_trainable(modules, name in trainable)
-            scale = 1.0 if name == "head" else self.body_lr_scale * self.lr_decay ** (depth - position)
+            body = self.body_scale(network.backbone.cfg.modality)
+            scale = 1.0 if name == "head" else body * self.lr_decay ** (depth - position)
             param_groups.append({"name": name, "params": _params(modules), "lr_scale": scale})
         return [g for g in param_groups if g["params"]]
 
