@@ -175,3 +175,69 @@ def test_fit_without_data_uses_the_documented_default(tmp_path, capsys):
     assert record["dataset"] == "fashion-mnist" and record["labels_per_class"] == 10 and record["n_train"] == 100
     assert record["backbone"] == "efficientnet_lite0.in1k" and record["strategy"] == "linear-probe"
     assert record["test_size"] == 50 and 0.2 < record["accuracy"] <= 1.0
+
+
+def _review_csv(path):
+    rows = ["text,label"]
+    good = ["great food and friendly staff", "loved it and will come back", "wonderful place", "excellent service"]
+    good += ["a delight from start to end", "best pizza in town"]
+    bad = ["terrible food and rude staff", "hated it and never again", "awful place", "horrible service"]
+    bad += ["a disaster from start to end", "worst pizza in town"]
+    rows += [f"{t},positive" for t in good] + [f"{t},negative" for t in bad]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_zero_shot_with_label_descriptions_then_predict(tmp_path, capsys):
+    data = _review_csv(tmp_path / "reviews.csv")
+    descriptions = tmp_path / "descriptions.json"
+    descriptions.write_text(
+        json.dumps({"positive": "This review is positive.", "negative": "This review is negative."})
+    )
+    argv = ["fit", str(data), "--labels-per-class", "0", "--test-size", "8", "--quiet"]
+    _assert_user_error(capsys, argv, "needs --label-descriptions")
+    status, out, err = _run(capsys, *argv, "--label-descriptions", str(descriptions), "--out", str(tmp_path / "zs"))
+    assert status == 0, err
+    assert "no target-only baseline" in out
+    record = json.loads((tmp_path / "zs" / "run.json").read_text())
+    assert record["n_train"] == 0 and record["accuracy"] >= 0.75
+    status, out, _ = _run(capsys, "predict", str(tmp_path / "zs" / "model"), "what a lovely evening", "--quiet")
+    assert status == 0 and out.startswith("positive")
+    descriptions.write_text(json.dumps({"positive": "good", "neutral": "meh"}))
+    _assert_user_error(capsys, argv + ["--label-descriptions", str(descriptions)], "negative")
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--lr-decay", "0.5"], "lr_decay"),
+        (["--strategy", "freeze", "--freeze-until", "blocks.9"], "blocks.9"),
+        (["--strategy", "finetune", "--lr", "-3"], "'lr'"),
+        (["--strategy", "finetune", "--set", "alpha"], "KEY=VALUE"),
+        (["--strategy", "l2sp", "--set", "alpha=-1"], "'alpha'"),
+    ],
+)
+def test_bad_fine_tuning_options_are_one_line_errors(extra, fragment, tmp_path, capsys):
+    data = _image_folder(tmp_path / "shapes", per_class=4)
+    argv = ["fit", str(data), "--image-size", "32", "--test-size", "2", "--no-baseline", "--quiet", *extra]
+    _assert_user_error(capsys, argv, fragment)
+
+
+def test_resume_without_a_checkpoint_and_export_of_a_baseline_are_errors(tmp_path, capsys):
+    data = _image_folder(tmp_path / "shapes", per_class=4)
+    _assert_user_error(capsys, ["fit", str(data), "--resume", str(tmp_path / "nothing"), "--quiet"], "no checkpoint")
+    status, _, err = _run(
+        capsys,
+        "fit",
+        str(data),
+        "--strategy",
+        "classical",
+        "--test-size",
+        "2",
+        "--out",
+        str(tmp_path / "run"),
+        "--quiet",
+    )
+    assert status == 0, err
+    _assert_user_error(capsys, ["export", str(tmp_path / "run")], "no network to export")
+    _assert_user_error(capsys, ["export", str(tmp_path / "run"), "--format", "tflite"], "tflite")

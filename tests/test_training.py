@@ -275,6 +275,7 @@ def test_gradual_unfreeze_trains_the_head_first_then_one_more_group_per_epoch(li
     strategy = GradualUnfreeze()
     names = [name for name, _ in network.layer_groups()]
     strategy.apply(network)
+
     def trainable():
         groups = network.layer_groups()
         return [n for n, ms in groups if any(p.requires_grad for m in ms for p in m.parameters())]

@@ -82,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     tuning.add_argument(
         "--resume", metavar="DIR", help="continue the interrupted run checkpointed in DIR (or DIR/checkpoints)"
     )
+    fit.add_argument(
+        "--label-descriptions",
+        metavar="FILE",
+        help="text: JSON of label -> sentences; a zero-shot prior (with --labels-per-class 0: zero-shot alone)",
+    )
     fit.add_argument("--no-baseline", action="store_true", help="skip the target-only baselines")
     fit.add_argument("--out", help="folder for the model and the run record")
     fit.add_argument("--json", metavar="FILE", help="write the run record to FILE")
@@ -197,7 +202,17 @@ def _command_fit(args: argparse.Namespace) -> int:
         k = DEFAULT_LABELS_PER_CLASS
     split = load_dataset(data, test_size=args.test_size, text_column=args.text_column, label_column=args.label_column)
     train, test = split.train, split.test
-    if k is not None:
+    if k is not None and k < 0:
+        raise TransferkitError(f"--labels-per-class must be >= 0; got {k}")
+    if k == 0 and not args.label_descriptions:
+        raise TransferkitError("--labels-per-class 0 needs --label-descriptions FILE (a zero-shot classifier)")
+    if args.label_descriptions:  # every class of the data described, nothing else
+        from .strategies.label_prior import read_label_descriptions
+
+        read_label_descriptions(args.label_descriptions, list(train.classes))
+    if k == 0:
+        train = train.subset(np.zeros(0, dtype=np.int64))
+    elif k is not None:
         train = train.subset(few_shot_indices(train.labels, k, args.seed))
     labels_note = f"{k} labels per class" if k is not None else "all labels"
     print(
@@ -212,9 +227,11 @@ def _command_fit(args: argparse.Namespace) -> int:
     checkpoint_dir, resume = _checkpoint_from_args(args)
     runs = []
     methods = [(strategy_spec, args.backbone)]
-    if not args.no_baseline:
+    if not args.no_baseline and len(train) == 0:
+        print("no target-only baseline can learn from 0 labelled examples: none is run", flush=True)
+    elif not args.no_baseline:
         methods += [("scratch", None), ("classical", None)]
-    for strategy, backbone in methods:
+    for position, (strategy, backbone) in enumerate(methods):
         trains = getattr(get_strategy(strategy), "trains", False)
         model = TransferClassifier(
             backbone=backbone,
@@ -229,6 +246,7 @@ def _command_fit(args: argparse.Namespace) -> int:
             training=training if trains else None,
             checkpoint_dir=checkpoint_dir if trains else None,
             resume=resume and trains,
+            label_descriptions=args.label_descriptions if position == 0 else None,
         )
         model.fit(train.inputs, class_names[train.labels])
         strategy = get_strategy(strategy).name

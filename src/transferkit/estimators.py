@@ -99,6 +99,12 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         Write a checkpoint after every epoch into this folder.
     resume : bool
         Continue the run whose checkpoint is in ``checkpoint_dir``.
+    label_descriptions : str or dict, optional
+        Text only, with ``linear-probe``: a JSON file (or dict) of label → one or more sentences
+        ("This review is positive."). With no labelled examples (``fit([], [])``) the model is a
+        zero-shot classifier over the described labels; with some, the descriptions are a prior
+        mixed into the probe with a weight chosen by leave-one-out on the labelled examples only
+        (see :class:`transferkit.strategies.label_prior.DescriptionPriorHead`).
 
     Attributes
     ----------
@@ -133,6 +139,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         training: TrainConfig | dict[str, Any] | None = None,
         checkpoint_dir: str | None = None,
         resume: bool = False,
+        label_descriptions: str | dict[str, Any] | None = None,
     ) -> None:
         self.backbone = backbone
         self.strategy = strategy
@@ -149,6 +156,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.training = training
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
+        self.label_descriptions = label_descriptions
 
     # -- checks -----------------------------------------------------------------
     def _check_params(self) -> None:
@@ -203,17 +211,27 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         """
         self._check_params()
         started = time.perf_counter()
-        modality = infer_modality(X)
-        inputs = _as_inputs(X)
+        zero_shot = self.label_descriptions is not None and len(X) == 0
+        modality = "text" if zero_shot else infer_modality(X)
+        inputs = [] if zero_shot else _as_inputs(X)
         labels = np.asarray(y)
         if labels.ndim != 1 or len(labels) != len(inputs):
             raise DataError(
                 f"y must be 1-D with one label per example of X; got shape {labels.shape} for {len(inputs)} examples"
             )
-        classes, encoded = np.unique(labels, return_inverse=True)
+        if zero_shot:
+            classes = np.asarray(list(_description_labels(self.label_descriptions)))
+            encoded = np.zeros(0, dtype=np.int64)
+        else:
+            classes, encoded = np.unique(labels, return_inverse=True)
         if len(classes) < 2:
             raise DataError(f"y has only one class ({classes[0]!r}); a classifier needs at least two")
         strategy = self._make_strategy()
+        if self.label_descriptions is not None and (modality != "text" or strategy.name != "linear-probe"):
+            raise TransferkitError(
+                "label_descriptions work with text data and the 'linear-probe' strategy; "
+                f"got {modality} data and strategy {strategy.name!r}"
+            )
         self.history_: dict[str, Any] = {}
         with quiet_unless(self.verbose):
             if strategy.uses_backbone:
@@ -229,6 +247,17 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
                 self.backbone_ = backbone
                 if getattr(strategy, "trains", False):
                     model = self._train(strategy, inputs, encoded, len(classes), modality)
+                elif self.label_descriptions is not None:
+                    from .strategies.label_prior import (
+                        DescriptionPriorHead,
+                        embed_descriptions,
+                        read_label_descriptions,
+                    )
+
+                    descriptions = read_label_descriptions(self.label_descriptions, list(classes))
+                    prototypes = embed_descriptions(backbone, descriptions, list(classes))  # (K, D)
+                    features = self._features(inputs, "extracting train") if len(inputs) else np.zeros((0, 1))
+                    model = DescriptionPriorHead().fit(features, encoded, prototypes)
                 else:
                     features = self._features(inputs, "extracting train")
                     model = ProbeHead(C=strategy.C, max_iter=strategy.max_iter).fit(features, encoded)
@@ -376,6 +405,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             return self.model_.eval()
         if self.backbone_ is None:
             return None
+        if not isinstance(self.model_, ProbeHead):
+            raise TransferkitError(f"a {type(self.model_).__name__} head cannot be turned into a network (yet)")
         coef, intercept = self.model_.coef_, self.model_.intercept_  # (K or 1, D), (K or 1,)
         if coef.shape[0] == 1:
             coef, intercept = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
@@ -448,6 +479,10 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
                 )
             if config["model_class"] == "TransferNetwork":
                 estimator.model_ = _load_network(estimator.backbone_, config["model_config"], arrays, strategy)
+            elif config["model_class"] == "DescriptionPriorHead":
+                from .strategies.label_prior import DescriptionPriorHead
+
+                estimator.model_ = DescriptionPriorHead.from_arrays(arrays, config["model_config"])
             else:
                 estimator.model_ = ProbeHead.from_arrays(arrays)
         else:
@@ -499,3 +534,19 @@ def _load_network(
             f"saved weights do not fit the network: {len(missing)} missing, {len(unexpected)} unexpected tensors"
         )
     return network.eval()
+
+
+def _description_labels(source: str | dict[str, Any]) -> list[str]:
+    """The labels a descriptions file or dict names, in its order (zero-shot: they are the classes)."""
+    if isinstance(source, dict):
+        return [str(key) for key in source]
+    path = Path(source)
+    if not path.is_file():
+        raise DataError(f"label descriptions file {str(path)!r} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DataError(f"label descriptions file {str(path)!r} is not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise DataError(f"label descriptions file {str(path)!r} must hold a JSON object of label -> sentences")
+    return [str(key) for key in data]
