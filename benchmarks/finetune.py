@@ -143,3 +143,18 @@ def markdown(part: dict, scratch: dict[tuple[str, int], tuple[float, float, int]
         if any(e["dataset"] == dataset and e["k"] == k for e in table):
             lines.append(f"| {dataset} | {k} | scratch (target only) | {seeds} | {mean:.3f} ± {std:.3f} | | |")
     return lines
+
+
+def bench_finetune_fmnist_long(strategies=("finetune", "l2sp"), k=50, epochs=15, seeds=(0, 1, 2)) -> list[dict]:
+    """Fashion-MNIST k=50 at 96 px with the longer schedule (15 epochs) for the strongest strategies at k=10."""
+    split = load_dataset("fashion-mnist")
+    return _run(
+        "fashion-mnist",
+        "efficientnet_lite0.in1k",
+        split.train,
+        lambda chosen: split.test,
+        (k,),
+        lambda k: seeds,
+        lambda k: epochs,
+        strategies,
+    )

@@ -32,6 +32,8 @@ _FORMAT_VERSION = 1
 _BASELINE_IMAGE_SIZE = 64
 # Settings of how a run was driven, not of the model: not saved with it.
 _UNSAVED_PARAMS = ("strategy", "checkpoint_dir", "resume")
+# Strategies that use label descriptions: the probe, and LP-FT (whose probe stage they shape).
+_DESCRIBED = ("linear-probe", "lp-ft")
 
 
 def infer_modality(X: Any) -> str:
@@ -227,11 +229,13 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise DataError(f"y has only one class ({classes[0]!r}); a classifier needs at least two")
         strategy = self._make_strategy()
-        if self.label_descriptions is not None and (modality != "text" or strategy.name != "linear-probe"):
+        if self.label_descriptions is not None and (modality != "text" or strategy.name not in _DESCRIBED):
             raise TransferkitError(
-                "label_descriptions work with text data and the 'linear-probe' strategy; "
+                f"label_descriptions work with text data and the strategies {', '.join(_DESCRIBED)}; "
                 f"got {modality} data and strategy {strategy.name!r}"
             )
+        if zero_shot and strategy.name != "linear-probe":
+            raise TransferkitError(f"with no labelled examples only 'linear-probe' can be used, not {strategy.name!r}")
         self.history_: dict[str, Any] = {}
         with quiet_unless(self.verbose):
             if strategy.uses_backbone:
@@ -246,7 +250,13 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
                     )
                 self.backbone_ = backbone
                 if getattr(strategy, "trains", False):
-                    model = self._train(strategy, inputs, encoded, len(classes), modality)
+                    prototypes = None
+                    if self.label_descriptions is not None:
+                        from .strategies.label_prior import embed_descriptions, read_label_descriptions
+
+                        descriptions = read_label_descriptions(self.label_descriptions, list(classes))
+                        prototypes = embed_descriptions(backbone, descriptions, list(classes))  # (K, D)
+                    model = self._train(strategy, inputs, encoded, len(classes), modality, prototypes)
                 elif self.label_descriptions is not None:
                     from .strategies.label_prior import (
                         DescriptionPriorHead,
@@ -290,7 +300,13 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         return config.replace(epochs=self.epochs, lr=self.lr).validate()
 
     def _train(
-        self, strategy: Strategy, inputs: np.ndarray | list[str], encoded: np.ndarray, n_classes: int, modality: str
+        self,
+        strategy: Strategy,
+        inputs: np.ndarray | list[str],
+        encoded: np.ndarray,
+        n_classes: int,
+        modality: str,
+        prototypes: np.ndarray | None = None,
     ) -> TransferNetwork:
         from .data._dataset import content_hash
 
@@ -309,10 +325,12 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             context_features=lambda indices: self._features(_subset(inputs, indices), "extracting train"),
             checkpoint_dir=self.checkpoint_dir,
             resume=bool(self.resume),
+            prototypes=prototypes,
             fingerprint_extra={
                 "backbone": self.backbone_.cfg.name,
                 "sha256": self.backbone_.cfg.sha256,
                 "image_size": self.image_size,
+                "descriptions": None if prototypes is None else content_hash(np.asarray(prototypes, dtype=np.float32)),
                 "inputs": content_hash(inputs, path_inputs=modality == "image" and not isinstance(inputs, np.ndarray)),
             },
             desc="training",

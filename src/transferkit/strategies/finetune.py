@@ -42,12 +42,15 @@ class TrainContext:
     labels : ndarray of int, shape (N,)
     n_classes : int
     modality : str
+    prototypes : ndarray of shape (K, D), optional
+        Embedded label descriptions (text), for strategies that start from a probe.
     """
 
     features: Any
     labels: np.ndarray
     n_classes: int
     modality: str
+    prototypes: np.ndarray | None = None
 
 
 def _params(modules: list[nn.Module]) -> list[nn.Parameter]:
@@ -186,11 +189,21 @@ class Freeze(FineTuneStrategy):
         return set(names) - set(self.frozen_names(names))
 
 
-def _probe_head(context: TrainContext) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fit a linear probe on frozen features; return it as ``(K, D)`` weights and ``(K,)`` bias."""
+def _probe_head(context: TrainContext, normalized: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fit a linear probe on frozen features; return it as ``(K, D)`` weights and ``(K,)`` bias.
+
+    With label-description prototypes and L2-normalised features (``normalized``), the probe
+    is the description-prior head, whose cosine term is then linear: ``α·s·cos(x, p) = α·s·p·x``.
+    """
     from .linear_probe import ProbeHead
 
     features = context.features()  # (N, D)
+    if context.prototypes is not None and normalized:
+        from .label_prior import DescriptionPriorHead
+
+        prior = DescriptionPriorHead().fit(features, context.labels, context.prototypes)
+        coef = prior.coef_ + prior.alpha_ * prior.scale * prior.prototypes_  # (K, D)
+        return torch.as_tensor(coef, dtype=torch.float32), torch.as_tensor(prior.intercept_, dtype=torch.float32)
     probe = ProbeHead().fit(features, context.labels)
     coef, intercept = probe.coef_, probe.intercept_  # (K or 1, D), (K or 1,)
     if coef.shape[0] == 1:  # binary: softmax over (-s/2, s/2) equals sigmoid(s)
@@ -207,7 +220,8 @@ class LPFT(FineTuneStrategy):
     Kumar et al., "Fine-Tuning can Distort Pretrained Features and Underperform
     Out-of-Distribution", ICLR 2022: starting from a fitted head, the first gradient steps
     no longer tear the features apart to fix a random head. The fine-tuning stage uses a
-    smaller rate than plain fine-tuning.
+    smaller rate than plain fine-tuning. With label descriptions (text), the probe is the
+    description-prior head.
     """
 
     name = "lp-ft"
@@ -219,7 +233,7 @@ class LPFT(FineTuneStrategy):
         return defaults
 
     def prepare(self, network: TransferNetwork, context: TrainContext) -> None:
-        network.set_head(*_probe_head(context))
+        network.set_head(*_probe_head(context, normalized=bool(network.backbone.cfg.normalize)))
 
 
 @register_strategy

@@ -179,6 +179,7 @@ def train_network(
     resume: bool = False,
     extra_loss: ExtraLoss | None = None,
     fingerprint_extra: dict[str, Any] | None = None,
+    prototypes: np.ndarray | None = None,
     desc: str = "training",
 ) -> TrainResult:
     """Train ``network`` on labelled examples the way ``strategy`` says.
@@ -209,6 +210,8 @@ def train_network(
         ``(network, x, logits, y) -> loss`` added at every step (domain adaptation plugs in here).
     fingerprint_extra : dict, optional
         More identity of the run (backbone, data) that a resumed checkpoint must match.
+    prototypes : ndarray (K, D), optional
+        Embedded label descriptions, handed to the strategy (LP-FT starts from the prior head).
 
     Returns
     -------
@@ -241,6 +244,7 @@ def train_network(
         labels=labels[train_idx],
         n_classes=n_classes,
         modality=modality,
+        prototypes=prototypes,
     )
     strategy.prepare(network, context)
     optimizer = _optimizer(strategy.apply(network), config)
