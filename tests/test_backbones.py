@@ -123,7 +123,7 @@ def test_timm_pass_through_with_a_local_weights_file(tmp_path):
     assert backbone.cfg.feature_dim == 512
     x = backbone.preprocessor(image_size=64)(np.zeros((1, 32, 32), np.uint8))
     with torch.inference_mode():
-        assert torch.allclose(backbone.source_logits(x), source.eval()(x))
+        assert torch.allclose(backbone.source_logits(x), source.eval()(x), atol=1e-5)  # memory layouts differ
     names = [n for n, _ in backbone.layer_groups()]
     assert names[0] == "stem" and names[-1] == "classifier"
 

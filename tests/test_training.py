@@ -11,6 +11,7 @@ import torch
 
 from transferkit.errors import TransferkitError, UnknownNameError
 from transferkit.strategies import L2SP, LPFT, FineTune, Freeze, GradualUnfreeze, get_strategy
+from transferkit.strategies.finetune import TrainContext, _probe_head
 from transferkit.training import (
     TrainConfig,
     TransferNetwork,
@@ -315,14 +316,34 @@ def test_lp_ft_starts_from_the_linear_probe(lite0):
 
     images, labels = _images()
     network = TransferNetwork(lite0, 3)
-    context = type("C", (), {})()
-    context.features = lambda: extract_features(lite0, images, image_size=32, cache=False).features
-    context.labels = labels
+    features = extract_features(lite0, images, image_size=32, cache=False).features
+    context = TrainContext(features=lambda: features, labels=labels, n_classes=3, modality="image")
     LPFT().prepare(network, context)
-    probe = ProbeHead().fit(context.features(), labels)
+    probe = ProbeHead().fit(features, labels)
     with torch.no_grad():
         logits = network(lite0.preprocessor(32)(images)).numpy()
-    assert np.allclose(logits, probe.decision_function(context.features()), atol=1e-3)
+    assert np.allclose(logits, probe.decision_function(features), atol=1e-3)
+
+
+def test_lp_ft_with_label_descriptions_starts_from_the_prior_head():
+    from transferkit.strategies.label_prior import DescriptionPriorHead
+
+    rng = np.random.default_rng(0)
+    prototypes = rng.normal(size=(2, 8))
+    prototypes /= np.linalg.norm(prototypes, axis=1, keepdims=True)
+    labels = np.array([0, 1] * 4)
+    features = prototypes[labels] + 0.3 * rng.normal(size=(8, 8))
+    features /= np.linalg.norm(features, axis=1, keepdims=True)  # a normalising backbone's output
+    head = torch.nn.Linear(8, 2)
+    context = TrainContext(
+        features=lambda: features, labels=labels, n_classes=2, modality="text", prototypes=prototypes
+    )
+    weight, bias = _probe_head(context, normalized=True)
+    head.weight.data, head.bias.data = weight, bias
+    prior = DescriptionPriorHead().fit(features, labels, prototypes)
+    with torch.no_grad():
+        logits = head(torch.as_tensor(features, dtype=torch.float32)).numpy()
+    assert np.allclose(logits, prior.decision_function(features), atol=1e-4)
 
 
 @pytest.mark.parametrize("name", ["finetune", "freeze", "lp-ft", "gradual-unfreeze", "l2sp"])
