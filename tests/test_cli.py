@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from transferkit.cli import main
@@ -241,3 +242,15 @@ def test_resume_without_a_checkpoint_and_export_of_a_baseline_are_errors(tmp_pat
     assert status == 0, err
     _assert_user_error(capsys, ["export", str(tmp_path / "run")], "no network to export")
     _assert_user_error(capsys, ["export", str(tmp_path / "run"), "--format", "tflite"], "tflite")
+
+
+def test_a_zero_shot_model_is_one_network_with_the_same_probabilities():
+    from transferkit import TransferClassifier
+
+    descriptions = {"positive": ["This review is positive."], "negative": ["This review is negative."]}
+    model = TransferClassifier(label_descriptions=descriptions, verbose=False).fit([], [])
+    texts = ["lovely food", "cold and rude", "fine"]
+    network, preprocess = model.network(), model.preprocessor()
+    with torch.no_grad():
+        probabilities = torch.softmax(network(preprocess(texts)), dim=1).numpy()
+    assert np.allclose(probabilities, model.predict_proba(texts), atol=1e-5)

@@ -423,9 +423,14 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             return self.model_.eval()
         if self.backbone_ is None:
             return None
-        if not isinstance(self.model_, ProbeHead):
-            raise TransferkitError(f"a {type(self.model_).__name__} head cannot be turned into a network (yet)")
         coef, intercept = self.model_.coef_, self.model_.intercept_  # (K or 1, D), (K or 1,)
+        if not isinstance(self.model_, ProbeHead):  # the description-prior head: cos(x, p) is linear when |x| = 1
+            if not self.backbone_.cfg.normalize:
+                raise TransferkitError(
+                    f"a {type(self.model_).__name__} on a backbone without L2-normalised features is not linear; "
+                    "it cannot be turned into one network"
+                )
+            coef = coef + self.model_.alpha_ * self.model_.scale * self.model_.prototypes_  # (K, D)
         if coef.shape[0] == 1:
             coef, intercept = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
         network = TransferNetwork(self.backbone_, coef.shape[0])
