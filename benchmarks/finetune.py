@@ -118,23 +118,20 @@ def summarize(rows: list[dict]) -> list[dict]:
     return table
 
 
-def markdown(part: dict, scratch: dict[tuple[str, int], tuple[float, float, int]]) -> list[str]:
-    """Table lines; ``scratch`` maps (dataset, k) to the scratch baseline's (mean, std, seeds)."""
+def markdown(
+    part: dict, scratch: dict[tuple[str, int], tuple[float, float, int]], probes: dict[tuple[str, int], float]
+) -> list[str]:
+    """Table lines; ``scratch`` maps (dataset, k) to the scratch baseline's (mean, std, seeds) and ``probes`` to
+    the linear probe's mean accuracy (from any fine-tuning part, same seeds)."""
     lines = [
         "| data | k | strategy | seeds | accuracy | Δ vs linear probe | fit s |",
         "|---|---|---|---|---|---|---|",
     ]
     table = summarize(part["rows"])
     for entry in table:
-        probe = next(
-            (
-                e
-                for e in table
-                if (e["dataset"], e["k"], e["strategy"]) == (entry["dataset"], entry["k"], "linear-probe")
-            ),
-            None,
-        )
-        delta = f"{100 * (entry['mean'] - probe['mean']):+.1f} pts" if probe and entry is not probe else ""
+        probe = probes.get((entry["dataset"], entry["k"]))
+        is_probe = entry["strategy"] == "linear-probe"
+        delta = f"{100 * (entry['mean'] - probe):+.1f} pts" if probe is not None and not is_probe else ""
         lines.append(
             f"| {entry['dataset']} | {entry['k']} | {entry['strategy']} | {entry['seeds']} | "
             f"{entry['mean']:.3f} ± {entry['std']:.3f} | {delta} | {entry['fit_seconds']:.1f} |"
