@@ -75,14 +75,7 @@ def bench_fmnist(ks: list[int], seeds: list[int]) -> list[dict]:
 
 
 def bench_yelp(ks: list[int], seeds: list[int]) -> list[dict]:
-    split = load_dataset("sentiment-yelp")
-    pool = Dataset(
-        "sentiment-yelp",
-        "text",
-        list(split.train.inputs) + list(split.test.inputs),
-        np.concatenate([split.train.labels, split.test.labels]),
-        split.train.classes,
-    )
+    pool = finetune.yelp_pool()
     rows = []
     for k in ks:
         for seed in seeds:
