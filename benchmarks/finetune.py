@@ -20,11 +20,13 @@ STRATEGIES = ("linear-probe", "finetune", "freeze", "lp-ft", "gradual-unfreeze",
 IMAGE_SIZE = 96
 
 
-def _fit_one(strategy: str, backbone: str, train: Dataset, test: Dataset, seed: int, **settings) -> dict:
+def _fit_one(
+    strategy: str, backbone: str, train: Dataset, test: Dataset, seed: int, image_size: int = IMAGE_SIZE, **settings
+) -> dict:
     model = TransferClassifier(
         backbone=backbone,
         strategy=strategy,
-        image_size=IMAGE_SIZE if train.modality == "image" else None,
+        image_size=image_size if train.modality == "image" else None,
         random_state=seed,
         verbose=False,
         **settings,
@@ -37,10 +39,13 @@ def _fit_one(strategy: str, backbone: str, train: Dataset, test: Dataset, seed: 
         "fit_seconds": model.history_["fit_seconds"],
         "evaluate_seconds": time.perf_counter() - started,
         "training": model.history_.get("training"),
+        "image_size": image_size if train.modality == "image" else None,
     }
 
 
-def _run(name: str, backbone: str, train_pool: Dataset, test_of, ks, seeds_for_k, epochs_for_k, strategies) -> list:
+def _run(
+    name: str, backbone: str, train_pool: Dataset, test_of, ks, seeds_for_k, epochs_for_k, strategies, **fit
+) -> list:
     rows = []
     for k in ks:
         for seed in seeds_for_k(k):
@@ -49,7 +54,7 @@ def _run(name: str, backbone: str, train_pool: Dataset, test_of, ks, seeds_for_k
             for strategy in strategies:
                 trains = getattr(get_strategy(strategy), "trains", False)
                 settings = {"epochs": epochs_for_k(k)} if trains and epochs_for_k(k) else {}
-                result = _fit_one(strategy, backbone, train, test, seed, **settings)
+                result = _fit_one(strategy, backbone, train, test, seed, **fit, **settings)
                 rows.append({"dataset": name, "k": k, "seed": seed, "strategy": strategy, **result})
                 print(
                     f"{name} k={k} seed={seed} {strategy}: {result['accuracy']:.3f} "
@@ -59,7 +64,9 @@ def _run(name: str, backbone: str, train_pool: Dataset, test_of, ks, seeds_for_k
     return rows
 
 
-def bench_finetune_fmnist(ks=(10, 50), seeds=(0, 1, 2), strategies=STRATEGIES, epochs_for_k=None) -> list[dict]:
+def bench_finetune_fmnist(
+    ks=(10, 50), seeds=(0, 1, 2), strategies=STRATEGIES, epochs_for_k=None, image_size=IMAGE_SIZE
+) -> list[dict]:
     """Fashion-MNIST at 96 px; by default 10 epochs at k=10 and 5 at k=50, to keep the wall time in minutes."""
     split = load_dataset("fashion-mnist")
     return _run(
@@ -71,12 +78,18 @@ def bench_finetune_fmnist(ks=(10, 50), seeds=(0, 1, 2), strategies=STRATEGIES, e
         lambda k: seeds,
         epochs_for_k or (lambda k: 5 if k >= 50 else 10),
         strategies,
+        image_size=image_size,
     )
 
 
 def bench_finetune_fmnist_long(strategies=("finetune", "l2sp"), k=50, epochs=15, seeds=(0, 1, 2)) -> list[dict]:
     """Fashion-MNIST k=50 at 96 px with the longer schedule (15 epochs) for the strongest strategies at k=10."""
     return bench_finetune_fmnist((k,), seeds, strategies, epochs_for_k=lambda k: epochs)
+
+
+def bench_finetune_fmnist_128() -> list[dict]:
+    """Fashion-MNIST k=50 at 128 px, 15 epochs: the best strategy at 96 px (l2sp) against the probe at 128 px."""
+    return bench_finetune_fmnist((50,), (0, 1, 2), ("linear-probe", "l2sp"), lambda k: 15, image_size=128)
 
 
 def yelp_pool() -> Dataset:
@@ -107,17 +120,23 @@ def bench_finetune_yelp(ks=(8, 32), seeds_by_k=None, strategies=STRATEGIES) -> l
     )
 
 
+def _size(row: dict) -> int | None:
+    """The image size of a row (rows written before it was recorded were all at the default 96 px)."""
+    return row.get("image_size", IMAGE_SIZE if row["dataset"] == "fashion-mnist" else None)
+
+
 def summarize(rows: list[dict]) -> list[dict]:
-    """Mean ± std accuracy and mean fit time per (dataset, k, strategy)."""
+    """Mean ± std accuracy and mean fit time per (dataset, k, image size, strategy)."""
     table = []
-    keys = dict.fromkeys((r["dataset"], r["k"], r["strategy"]) for r in rows)
-    for dataset, k, strategy in keys:
-        group = [r for r in rows if (r["dataset"], r["k"], r["strategy"]) == (dataset, k, strategy)]
+    keys = dict.fromkeys((r["dataset"], r["k"], _size(r), r["strategy"]) for r in rows)
+    for dataset, k, size, strategy in keys:
+        group = [r for r in rows if (r["dataset"], r["k"], _size(r), r["strategy"]) == (dataset, k, size, strategy)]
         accuracies = [r["accuracy"] for r in group]
         table.append(
             {
                 "dataset": dataset,
                 "k": k,
+                "image_size": size,
                 "strategy": strategy,
                 "seeds": len(group),
                 "mean": statistics.mean(accuracies),
@@ -129,24 +148,25 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 
 def markdown(
-    part: dict, scratch: dict[tuple[str, int], tuple[float, float, int]], probes: dict[tuple[str, int], float]
+    part: dict, scratch: dict[tuple[str, int], tuple[float, float, int]], probes: dict[tuple, float]
 ) -> list[str]:
     """Table lines; ``scratch`` maps (dataset, k) to the scratch baseline's (mean, std, seeds) and ``probes`` to
-    the linear probe's mean accuracy (from any fine-tuning part, same seeds)."""
+    ``(dataset, k, image size)`` to the linear probe's mean accuracy (from any fine-tuning part, same seeds)."""
     lines = [
-        "| data | k | strategy | seeds | accuracy | Δ vs linear probe | fit s |",
-        "|---|---|---|---|---|---|---|",
+        "| data | k | px | strategy | seeds | accuracy | Δ vs linear probe (same px) | fit s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     table = summarize(part["rows"])
     for entry in table:
-        probe = probes.get((entry["dataset"], entry["k"]))
+        probe = probes.get((entry["dataset"], entry["k"], entry["image_size"]))
         is_probe = entry["strategy"] == "linear-probe"
         delta = f"{100 * (entry['mean'] - probe):+.1f} pts" if probe is not None and not is_probe else ""
         lines.append(
-            f"| {entry['dataset']} | {entry['k']} | {entry['strategy']} | {entry['seeds']} | "
+            f"| {entry['dataset']} | {entry['k']} | {entry['image_size'] or ''} | {entry['strategy']} | "
+            f"{entry['seeds']} | "
             f"{entry['mean']:.3f} ± {entry['std']:.3f} | {delta} | {entry['fit_seconds']:.1f} |"
         )
     for (dataset, k), (mean, std, seeds) in scratch.items():
         if any(e["dataset"] == dataset and e["k"] == k for e in table):
-            lines.append(f"| {dataset} | {k} | scratch (target only) | {seeds} | {mean:.3f} ± {std:.3f} | | |")
+            lines.append(f"| {dataset} | {k} | | scratch (target only) | {seeds} | {mean:.3f} ± {std:.3f} | | |")
     return lines

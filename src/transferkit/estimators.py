@@ -102,11 +102,12 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     resume : bool
         Continue the run whose checkpoint is in ``checkpoint_dir``.
     label_descriptions : str or dict, optional
-        Text only, with ``linear-probe``: a JSON file (or dict) of label → one or more sentences
-        ("This review is positive."). With no labelled examples (``fit([], [])``) the model is a
-        zero-shot classifier over the described labels; with some, the descriptions are a prior
-        mixed into the probe with a weight chosen by leave-one-out on the labelled examples only
-        (see :class:`transferkit.strategies.label_prior.DescriptionPriorHead`).
+        Text only, with ``linear-probe`` or ``lp-ft``: a JSON file (or dict) of label → one or more
+        sentences ("This review is positive."). With no labelled examples (``fit([], [])``) the
+        model is a zero-shot classifier over the described labels; with some, the descriptions are
+        a prior mixed into the probe with a weight chosen by leave-one-out on the labelled examples
+        only (see :class:`transferkit.strategies.label_prior.DescriptionPriorHead`); LP-FT then
+        fine-tunes from that head.
 
     Attributes
     ----------
@@ -249,23 +250,17 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
                         f"choose a {modality} backbone (see `transferkit list`)"
                     )
                 self.backbone_ = backbone
-                if getattr(strategy, "trains", False):
-                    prototypes = None
-                    if self.label_descriptions is not None:
-                        from .strategies.label_prior import embed_descriptions, read_label_descriptions
-
-                        descriptions = read_label_descriptions(self.label_descriptions, list(classes))
-                        prototypes = embed_descriptions(backbone, descriptions, list(classes))  # (K, D)
-                    model = self._train(strategy, inputs, encoded, len(classes), modality, prototypes)
-                elif self.label_descriptions is not None:
-                    from .strategies.label_prior import (
-                        DescriptionPriorHead,
-                        embed_descriptions,
-                        read_label_descriptions,
-                    )
+                prototypes = None  # (K, D) embedded label descriptions
+                if self.label_descriptions is not None:
+                    from .strategies.label_prior import embed_descriptions, read_label_descriptions
 
                     descriptions = read_label_descriptions(self.label_descriptions, list(classes))
-                    prototypes = embed_descriptions(backbone, descriptions, list(classes))  # (K, D)
+                    prototypes = embed_descriptions(backbone, descriptions, list(classes))
+                if getattr(strategy, "trains", False):
+                    model = self._train(strategy, inputs, encoded, len(classes), modality, prototypes)
+                elif prototypes is not None:
+                    from .strategies.label_prior import DescriptionPriorHead
+
                     features = self._features(inputs, "extracting train") if len(inputs) else np.zeros((0, 1))
                     model = DescriptionPriorHead().fit(features, encoded, prototypes)
                 else:
