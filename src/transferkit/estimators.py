@@ -17,6 +17,7 @@ from ._io import atomic_write as _atomic_write
 from ._progress import quiet_unless
 from .backbones import DEFAULT_BACKBONES, create_backbone
 from .backbones._config import BackboneCfg
+from .data._dataset import take
 from .data.preprocess import load_image
 from .errors import DataError, NotFittedError, TransferkitError
 from .features import extract_features
@@ -317,7 +318,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             config=config,
             preprocess=self.backbone_.preprocessor(self.image_size),
             modality=modality,
-            context_features=lambda indices: self._features(_subset(inputs, indices), "extracting train"),
+            context_features=lambda indices: self._features(take(inputs, indices), "extracting train"),
             checkpoint_dir=self.checkpoint_dir,
             resume=bool(self.resume),
             prototypes=prototypes,
@@ -516,10 +517,6 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         estimator.strategy_ = strategy
         estimator.history_ = config.get("history", {})
         return estimator
-
-
-def _subset(inputs: np.ndarray | list[str], indices: np.ndarray) -> np.ndarray | list[str]:
-    return inputs[indices] if isinstance(inputs, np.ndarray) else [inputs[i] for i in indices]
 
 
 def _json_param(value: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -56,11 +57,14 @@ class Dataset:
     def subset(self, indices: np.ndarray) -> Dataset:
         """The examples at ``indices``, in that order, with the same classes."""
         indices = np.asarray(indices, dtype=np.int64)
-        if isinstance(self.inputs, np.ndarray):
-            inputs = self.inputs[indices]
-        else:
-            inputs = [self.inputs[i] for i in indices]
-        return Dataset(self.name, self.modality, inputs, self.labels[indices], list(self.classes))
+        return Dataset(self.name, self.modality, take(self.inputs, indices), self.labels[indices], list(self.classes))
+
+
+def take(inputs: Any, indices: np.ndarray) -> Any:
+    """The inputs at ``indices``: array (or tensor) indexing, or a list for lists of paths/strings."""
+    if isinstance(inputs, np.ndarray) or hasattr(inputs, "index_select"):
+        return inputs[indices]
+    return [inputs[i] for i in indices]
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._io import atomic_write, atomic_write_json
 from .._progress import progress
 from ..backbones import Backbone
 from ..backbones._config import sha256_file
@@ -87,20 +87,15 @@ def feature_cache_key(
 
 
 def _write_atomically(path: Path, features: np.ndarray, meta: dict) -> None:
+    """The metadata, then the array, each by temp file + rename: a reader never sees half an entry."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    for target, writer in ((path.with_suffix(".json"), "json"), (path, "npy")):
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=target.suffix)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                if writer == "npy":
-                    np.save(stream, features, allow_pickle=False)
-                else:
-                    stream.write(json.dumps(meta).encode())
-            os.replace(temporary, target)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+
+    def write_array(temporary: str) -> None:
+        with open(temporary, "wb") as stream:  # a handle: np.save on a name would append ".npy"
+            np.save(stream, features, allow_pickle=False)
+
+    atomic_write_json(path.with_suffix(".json"), meta)
+    atomic_write(path, write_array)
 
 
 def extract_features(

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._progress import progress, progress_enabled
+from ..data._dataset import take
 from ..errors import DataError, TransferkitError
 from .augment import random_resized_crop
 from .checkpoint import load_checkpoint, restore_rng, save_checkpoint
@@ -140,12 +141,6 @@ def _fingerprint(strategy: Any, config: TrainConfig, labels: np.ndarray, extra: 
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _take(inputs: Any, indices: np.ndarray) -> Any:
-    if isinstance(inputs, (np.ndarray, torch.Tensor)):
-        return inputs[indices]
-    return [inputs[i] for i in indices]
-
-
 def predict_logits(
     network: nn.Module, inputs: Any, preprocess: Preprocess, batch_size: int = 64, desc: str = "predicting"
 ) -> torch.Tensor:
@@ -228,7 +223,7 @@ def train_network(
     if modality == "image":  # resize + normalise every image once; augmentation works on tensors
         inputs = torch.cat(
             [
-                preprocess(_take(inputs, chunk))
+                preprocess(take(inputs, chunk))
                 for chunk in np.array_split(np.arange(len(labels)), max(1, len(labels) // 256))
             ]
         )
@@ -298,7 +293,7 @@ def train_network(
                 if augment:
                     x = random_resized_crop(x, generator, scale=config.crop_scale, hflip=config.hflip)
             else:
-                x = batch_input(_take(inputs, index))
+                x = batch_input(take(inputs, index))
             y = y_all[index]  # (B,)
             logits = network(x)  # (B, K)
             loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
@@ -326,7 +321,7 @@ def train_network(
                 bar.set_postfix(loss=f"{total_loss / seen:.3f}", refresh=False)
         val_accuracy = None
         if len(val_idx):
-            logits = predict_logits(network, _take(inputs, val_idx), batch_input, desc="validating")
+            logits = predict_logits(network, take(inputs, val_idx), batch_input, desc="validating")
             val_accuracy = float((logits.argmax(1).numpy() == labels[val_idx]).mean())
         if bar is not None:
             bar.set_postfix(loss=f"{total_loss / max(seen, 1):.3f}", val=val_accuracy)
