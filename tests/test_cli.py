@@ -67,10 +67,13 @@ def test_fit_predict_and_extract_on_an_image_folder(tmp_path, capsys):
         str(tmp_path / "run"),
         "--json",
         str(record_file),
+        "--seeds",
+        "2",
         "--quiet",
     )
     assert status == 0, err
     record = json.loads(record_file.read_text())
+    assert len(record["accuracy_per_seed"]) == 2 and record["seeds"] == [0, 1]
     for key in (
         "dataset",
         "backbone",
@@ -233,6 +236,9 @@ def test_resume_without_a_checkpoint_and_export_of_a_baseline_are_errors(tmp_pat
         str(data),
         "--strategy",
         "classical",
+        "--no-baseline",
+        "--seeds",
+        "1",
         "--test-size",
         "2",
         "--out",

@@ -9,26 +9,15 @@ import argparse
 import json
 import os
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._cli_fit import DEFAULT_DATA
 from ._progress import set_quiet
 from .errors import TransferkitError
-
-DEFAULT_DATA = "fashion-mnist"
-DEFAULT_LABELS_PER_CLASS = 10  # used only with the built-in default data
-BASELINE_DESCRIPTIONS = {
-    ("scratch", "image"): "small CNN from scratch",
-    ("scratch", "text"): "bag of embeddings from scratch",
-    ("scratch", "tabular"): "MLP from scratch",
-    ("classical", "image"): "logistic regression on pixels",
-    ("classical", "text"): "TF-IDF + logistic regression",
-    ("classical", "tabular"): "logistic regression",
-}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,8 +29,14 @@ def _parser() -> argparse.ArgumentParser:
 
     fit = commands.add_parser("fit", help="fit a transfer model and compare it with target-only baselines")
     fit.add_argument("data", nargs="?", help=f"built-in name, image folder, .csv or .npz (default {DEFAULT_DATA})")
-    fit.add_argument("--backbone", help="backbone name (default by modality; see `transferkit list`)")
-    fit.add_argument("--strategy", default="linear-probe", help="how to transfer (default linear-probe)")
+    fit.add_argument(
+        "--backbone", help="backbone name, zoo:NAME, or auto (best LogME on the training labels); default by modality"
+    )
+    fit.add_argument(
+        "--strategy",
+        default="linear-probe",
+        help="how to transfer (default linear-probe), or auto (chosen and explained)",
+    )
     fit.add_argument(
         "--labels-per-class",
         type=int,
@@ -51,7 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--image-size", type=int, help="resize images to this many pixels (smaller is faster)")
     fit.add_argument("--layer", help="backbone layer to read features from (default the pooled embedding)")
     fit.add_argument("--C", type=float, default=1.0, dest="C", help="inverse regularisation of the probe")
-    fit.add_argument("--seed", type=int, default=0, help="seed of the labelled draw and of training")
+    fit.add_argument("--seed", type=int, default=0, help="seed of the first labelled draw and of training")
+    fit.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="labelled draws to run (seeds SEED, SEED+1, ...); the gain's interval covers them (default 3)",
+    )
     fit.add_argument("--test-size", type=int, metavar="N", help="test examples (default: the data set's own)")
     fit.add_argument("--text-column", help="CSV column holding the text")
     fit.add_argument("--label-column", help="CSV column holding the label")
@@ -88,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
         help="text: JSON of label -> sentences; a zero-shot prior (with --labels-per-class 0: zero-shot alone)",
     )
     fit.add_argument("--no-baseline", action="store_true", help="skip the target-only baselines")
+    fit.add_argument(
+        "--baselines",
+        default="scratch,classical",
+        help="target-only baselines to compare with: scratch and/or classical (default both)",
+    )
     fit.add_argument("--out", help="folder for the model and the run record")
     fit.add_argument("--json", metavar="FILE", help="write the run record to FILE")
     fit.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -104,6 +110,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--out", help="file to write (default MODEL_DIR/model.onnx or model.safetensors)")
     export.add_argument("--quiet", action="store_true")
+
+    from ._cli_select import add_parsers
+
+    add_parsers(commands)
 
     extract = commands.add_parser("extract", help="write a backbone's features of a data set to .npz")
     extract.add_argument("data")
@@ -149,7 +159,7 @@ def _command_list(args: argparse.Namespace) -> int:
                 "input": size,
                 "feature_dim": cfg.feature_dim,
                 "weights": cfg.source,
-                "installed": os.path.exists(cfg.weights),
+                "installed": not cfg.weights or os.path.exists(cfg.weights),
             }
         )
     datasets = list_datasets()
@@ -179,150 +189,6 @@ def _command_list(args: argparse.Namespace) -> int:
         ]
     )
     print("\nStrategies: " + ", ".join(list_strategies()))
-    return 0
-
-
-def _paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, seed: int = 0, rounds: int = 2000) -> tuple:
-    """95% interval of mean(correct_a) - mean(correct_b) over resampled test examples."""
-    rng = np.random.default_rng(seed)
-    n = len(correct_a)
-    draws = rng.integers(0, n, size=(rounds, n))
-    differences = correct_a[draws].mean(axis=1) - correct_b[draws].mean(axis=1)
-    return float(np.percentile(differences, 2.5)), float(np.percentile(differences, 97.5))
-
-
-def _command_fit(args: argparse.Namespace) -> int:
-    from .data import few_shot_indices, load_dataset
-    from .estimators import TransferClassifier
-    from .strategies import get_strategy
-
-    data = args.data or DEFAULT_DATA
-    k = args.labels_per_class
-    if args.data is None and k is None:
-        k = DEFAULT_LABELS_PER_CLASS
-    split = load_dataset(data, test_size=args.test_size, text_column=args.text_column, label_column=args.label_column)
-    train, test = split.train, split.test
-    if k is not None and k < 0:
-        raise TransferkitError(f"--labels-per-class must be >= 0; got {k}")
-    if k == 0 and not args.label_descriptions:
-        raise TransferkitError("--labels-per-class 0 needs --label-descriptions FILE (a zero-shot classifier)")
-    if args.label_descriptions:  # every class of the data described, nothing else
-        from .strategies.label_prior import read_label_descriptions
-
-        read_label_descriptions(args.label_descriptions, list(train.classes))
-    if k == 0:
-        train = train.subset(np.zeros(0, dtype=np.int64))
-    elif k is not None:
-        train = train.subset(few_shot_indices(train.labels, k, args.seed))
-    labels_note = f"{k} labels per class" if k is not None else "all labels"
-    print(
-        f"transferkit fit: {data} ({train.modality}, {len(train.classes)} classes), {labels_note} "
-        f"= {len(train)} training examples, {len(test)} test examples, seed {args.seed}",
-        flush=True,
-    )
-
-    class_names = np.asarray(train.classes)  # models learn and predict names, not label indices
-    strategy_spec = _strategy_from_args(args)
-    training = _training_from_args(args)
-    checkpoint_dir, resume = _checkpoint_from_args(args)
-    runs = []
-    methods = [(strategy_spec, args.backbone)]
-    if not args.no_baseline and len(train) == 0:
-        print("no target-only baseline can learn from 0 labelled examples: none is run", flush=True)
-    elif not args.no_baseline:
-        methods += [("scratch", None), ("classical", None)]
-    for position, (strategy, backbone) in enumerate(methods):
-        trains = getattr(get_strategy(strategy), "trains", False)
-        model = TransferClassifier(
-            backbone=backbone,
-            strategy=strategy,
-            layer=args.layer,
-            image_size=args.image_size,
-            C=args.C,
-            random_state=args.seed,
-            verbose=not args.quiet,
-            epochs=args.epochs if trains else None,
-            lr=args.lr if trains else None,
-            training=training if trains else None,
-            checkpoint_dir=checkpoint_dir if trains else None,
-            resume=resume and trains,
-            label_descriptions=args.label_descriptions if position == 0 else None,
-        )
-        model.fit(train.inputs, class_names[train.labels])
-        strategy = get_strategy(strategy).name
-        started = time.perf_counter()
-        predicted = model.predict(test.inputs)
-        runs.append(
-            {
-                "strategy": strategy,
-                "model": model,
-                "correct": predicted == class_names[test.labels],
-                "fit_seconds": model.history_["fit_seconds"],
-                "eval_seconds": time.perf_counter() - started,
-            }
-        )
-
-    transfer, baselines = runs[0], runs[1:]
-    model = transfer["model"]
-    accuracy = float(transfer["correct"].mean())
-    rows = [["method", "accuracy", "fit", "evaluate"]]
-    name = (
-        f"{transfer['strategy']} ({model.backbone_.cfg.name})" if model.backbone_ is not None else transfer["strategy"]
-    )
-    for run, label in [(transfer, name)] + [
-        (b, f"{b['strategy']} ({BASELINE_DESCRIPTIONS.get((b['strategy'], train.modality), '')})") for b in baselines
-    ]:
-        rows.append(
-            [label, f"{run['correct'].mean():.3f}", f"{run['fit_seconds']:.1f} s", f"{run['eval_seconds']:.1f} s"]
-        )
-    print()
-    _print_table(rows)
-
-    record: dict[str, Any] = {
-        "dataset": data,
-        "backbone": model.backbone_.cfg.name if model.backbone_ is not None else None,
-        "strategy": transfer["strategy"],
-        "labels_per_class": k,
-        "seed": args.seed,
-        "n_train": len(train),
-        "test_size": len(test),
-        "image_size": args.image_size,
-        "layer": args.layer,
-        "accuracy": accuracy,
-        "baselines": {b["strategy"]: float(b["correct"].mean()) for b in baselines},
-        "baseline_fit_seconds": {b["strategy"]: b["fit_seconds"] for b in baselines},
-        "gain": None,
-        "gain_ci95": None,
-        "fit_seconds": transfer["fit_seconds"],
-        "evaluate_seconds": transfer["eval_seconds"],
-        "extract_images_per_second": model.history_.get("extract_items_per_second"),
-        "features_from_cache": model.history_.get("from_cache"),
-        "strategy_settings": model.strategy_.to_dict(),
-        "training": model.history_.get("training"),
-        "epochs": model.history_.get("epochs"),
-        "resumed_from_epoch": model.history_.get("resumed_from"),
-        "classes": list(train.classes),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    if baselines:
-        best = max(baselines, key=lambda b: b["correct"].mean())
-        gain = accuracy - float(best["correct"].mean())
-        low, high = _paired_bootstrap(transfer["correct"], best["correct"], seed=args.seed)
-        record.update(gain=gain, gain_ci95=[low, high], gain_against=best["strategy"])
-        verdict = "transfer helped" if low > 0 else ("transfer hurt" if high < 0 else "no clear difference")
-        print(
-            f"\ngain over the best target-only baseline ({best['strategy']}): {100 * gain:+.1f} points "
-            f"(95% interval over test examples {100 * low:+.1f} to {100 * high:+.1f}): {verdict}. "
-            "One labelled draw: repeat with other --seed values for the spread from the draw."
-        )
-    if args.out:
-        out = Path(args.out)
-        model.save(out / "model")
-        (out / "run.json").write_text(json.dumps(record, indent=2))
-        print(f"\nmodel saved to {out / 'model'}; run record {out / 'run.json'}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(record, indent=2))
     return 0
 
 
@@ -459,9 +325,14 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "quiet", False):
         set_quiet(True)
     warnings.showwarning = _one_line_warning
+    from ._cli_fit import command_fit
+    from ._cli_select import command_rank, command_similarity
+
     commands = {
         "list": _command_list,
-        "fit": _command_fit,
+        "fit": command_fit,
+        "rank": command_rank,
+        "similarity": command_similarity,
         "predict": _command_predict,
         "extract": _command_extract,
         "export": _command_export,

@@ -69,13 +69,16 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     backbone : str, optional
-        Registered name, ``timm:<name>`` or ``hf:<id-or-path>``; default by modality
-        (``efficientnet_lite0.in1k`` for images, ``minilm_l6.sentence`` for text).
+        Registered name, ``timm:<name>``, ``hf:<id-or-path>`` or ``zoo:<name>``; default by
+        modality (``efficientnet_lite0.in1k`` for images, ``minilm_l6.sentence`` for text).
+        ``"auto"`` ranks every candidate of the data's modality with LogME on the training
+        examples and takes the best (see :mod:`transferkit.selection.auto`).
     strategy : str or Strategy
         ``"linear-probe"`` (frozen features), a fine-tuning strategy (``"finetune"``, ``"freeze"``,
         ``"lp-ft"``, ``"gradual-unfreeze"``, ``"l2sp"``, ``"lora"``; pass an instance from
-        :func:`transferkit.get_strategy` for their settings), or the target-only baselines
-        ``"scratch"`` and ``"classical"``.
+        :func:`transferkit.get_strategy` for their settings), the target-only baselines
+        ``"scratch"`` and ``"classical"``, or ``"auto"``: a rule from the labels per class and the
+        domain distance, refined by a held-out check carved from the training examples.
     layer : str, optional
         Backbone layer to read features from; default the pooled embedding.
     image_size : int, optional
@@ -123,6 +126,10 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         it works on label indices ``0 .. n_classes-1``.
     history_ : dict
         Timings: ``fit_seconds``, ``extract_seconds``, ``extract_items_per_second``, ``from_cache``.
+    backbone_choice_ : BackboneChoice
+        With ``backbone="auto"``: the ranking and the choice.
+    strategy_choice_ : StrategyChoice
+        With ``strategy="auto"``: the choice and its reasons.
     """
 
     def __init__(
@@ -190,12 +197,12 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
                 "This TransferClassifier instance is not fitted yet. Call 'fit' with appropriate arguments first."
             )
 
-    def _make_strategy(self) -> Strategy:
-        if isinstance(self.strategy, Strategy):
-            strategy = self.strategy
+    def _make_strategy(self, spec: str | Strategy) -> Strategy:
+        if isinstance(spec, Strategy):
+            strategy = spec
         else:
-            params = {"C": float(self.C)} if self.strategy == "linear-probe" else {}
-            strategy = get_strategy(self.strategy, **params)
+            params = {"C": float(self.C)} if spec == "linear-probe" else {}
+            strategy = get_strategy(spec, **params)
         if hasattr(strategy, "validate"):
             strategy.validate()
         return strategy
@@ -230,7 +237,9 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             classes, encoded = np.unique(labels, return_inverse=True)
         if len(classes) < 2:
             raise DataError(f"y has only one class ({classes[0]!r}); a classifier needs at least two")
-        strategy = self._make_strategy()
+        self.history_: dict[str, Any] = {}
+        backbone_name, strategy_spec = self._resolve_auto(inputs, labels, modality)
+        strategy = self._make_strategy(strategy_spec)
         if self.label_descriptions is not None and (modality != "text" or strategy.name not in _DESCRIBED):
             raise TransferkitError(
                 f"label_descriptions work with text data and the strategies {', '.join(_DESCRIBED)}; "
@@ -238,10 +247,9 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             )
         if zero_shot and strategy.name != "linear-probe":
             raise TransferkitError(f"with no labelled examples only 'linear-probe' can be used, not {strategy.name!r}")
-        self.history_: dict[str, Any] = {}
         with quiet_unless(self.verbose):
             if strategy.uses_backbone:
-                name = self.backbone or DEFAULT_BACKBONES.get(modality)
+                name = backbone_name or DEFAULT_BACKBONES.get(modality)
                 if name is None:
                     raise DataError(f"no default backbone for {modality} data; name one with backbone=...")
                 backbone = create_backbone(name)
@@ -281,6 +289,58 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.model_ = model
         self.history_["fit_seconds"] = time.perf_counter() - started
         return self
+
+    def _resolve_auto(self, inputs: Any, labels: np.ndarray, modality: str) -> tuple[str | None, str | Strategy]:
+        """The backbone name and strategy to fit, choosing the ``"auto"`` ones from the training data."""
+        backbone_name, strategy_spec = self.backbone, self.strategy
+        if backbone_name != "auto" and strategy_spec != "auto":
+            return backbone_name, strategy_spec
+        if self.label_descriptions is not None:
+            raise TransferkitError("backbone='auto' and strategy='auto' do not take label_descriptions")
+        from .selection.auto import choose_backbone, choose_strategy
+
+        if backbone_name == "auto":
+            self.backbone_choice_ = choose_backbone(
+                inputs,
+                labels,
+                modality=modality,
+                image_size=self.image_size,
+                batch_size=int(self.batch_size),
+                cache=self.cache,
+                cache_dir=self.cache_dir,
+                verbose=self.verbose,
+            )
+            backbone_name = self.backbone_choice_.backbone
+            self.history_["backbone_choice"] = self.backbone_choice_.to_dict()
+        if strategy_spec == "auto":
+            name = backbone_name or DEFAULT_BACKBONES.get(modality)
+            if name is None:
+                raise DataError(f"no default backbone for {modality} data; name one with backbone=...")
+
+            def make_estimator(strategy: str) -> TransferClassifier:
+                return self.__class__(
+                    **{
+                        **self.get_params(),
+                        "backbone": name,
+                        "strategy": strategy,
+                        "resume": False,
+                        "checkpoint_dir": None,
+                    }
+                )
+
+            with quiet_unless(self.verbose):
+                self.strategy_choice_ = choose_strategy(
+                    inputs,
+                    labels,
+                    make_estimator=make_estimator,
+                    backbone=create_backbone(name),
+                    modality=modality,
+                    image_size=self.image_size,
+                    random_state=int(self.random_state),
+                )
+            strategy_spec = self.strategy_choice_.strategy
+            self.history_["strategy_choice"] = self.strategy_choice_.to_dict()
+        return backbone_name, strategy_spec
 
     def _train_config(self, strategy: Strategy, modality: str) -> TrainConfig:
         config = TrainConfig(seed=int(self.random_state)).replace(**strategy.train_defaults(modality))

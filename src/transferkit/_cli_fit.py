@@ -1,0 +1,257 @@
+"""``transferkit fit``: transfer vs target-only baselines over several labelled draws, with the guard.
+
+For each seed the labelled examples are drawn again (``--labels-per-class``), the transfer
+model and the target-only baselines are fitted on them and scored on the same test set. The
+gain over the best baseline gets an interval over seeds and test examples
+(:func:`transferkit.selection.transfer_gain`); when transfer is worse with confidence, the
+run says "negative transfer", and in auto mode the target-only model is what gets saved.
+The saved model is the one of the first seed (``--seed``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import TransferkitError
+
+DEFAULT_DATA = "fashion-mnist"
+DEFAULT_LABELS_PER_CLASS = 10  # used only with the built-in default data
+BASELINE_DESCRIPTIONS = {
+    ("scratch", "image"): "small CNN from scratch",
+    ("scratch", "text"): "bag of embeddings from scratch",
+    ("scratch", "tabular"): "MLP from scratch",
+    ("classical", "image"): "logistic regression on pixels",
+    ("classical", "text"): "TF-IDF + logistic regression",
+    ("classical", "tabular"): "logistic regression",
+}
+
+
+def _mean_std(values: list[float]) -> str:
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
+
+
+def command_fit(args: argparse.Namespace) -> int:
+    """Run ``transferkit fit``; see the module docstring."""
+    from .cli import _checkpoint_from_args, _print_table, _strategy_from_args, _training_from_args
+    from .data import few_shot_indices, load_dataset
+    from .estimators import TransferClassifier
+    from .selection import transfer_gain
+    from .strategies import get_strategy
+
+    data = args.data or DEFAULT_DATA
+    k = args.labels_per_class
+    if args.data is None and k is None:
+        k = DEFAULT_LABELS_PER_CLASS
+    if k is not None and k < 0:
+        raise TransferkitError(f"--labels-per-class must be >= 0; got {k}")
+    if args.seeds < 1:
+        raise TransferkitError(f"--seeds must be a positive number of labelled draws; got {args.seeds}")
+    if k == 0 and not args.label_descriptions:
+        raise TransferkitError("--labels-per-class 0 needs --label-descriptions FILE (a zero-shot classifier)")
+    split = load_dataset(data, test_size=args.test_size, text_column=args.text_column, label_column=args.label_column)
+    pool, test = split.train, split.test
+    if args.label_descriptions:  # every class of the data described, nothing else
+        from .strategies.label_prior import read_label_descriptions
+
+        read_label_descriptions(args.label_descriptions, list(pool.classes))
+    auto = args.strategy == "auto" or args.backbone == "auto"
+    # Zero-shot draws nothing, and there is nothing to redraw.
+    seeds = [args.seed] if k == 0 else [args.seed + i for i in range(args.seeds)]
+
+    def draw(seed: int) -> Any:
+        if k == 0:
+            return pool.subset(np.zeros(0, dtype=np.int64))
+        return pool.subset(few_shot_indices(pool.labels, k, seed)) if k is not None else pool
+
+    first = draw(seeds[0])
+    labels_note = f"{k} labels per class" if k is not None else "all labels"
+    print(
+        f"transferkit fit: {data} ({pool.modality}, {len(pool.classes)} classes), {labels_note} "
+        f"= {len(first)} training examples, {len(test)} test examples, "
+        + (f"seed {seeds[0]}" if len(seeds) == 1 else f"{len(seeds)} seeds ({seeds[0]}..{seeds[-1]})"),
+        flush=True,
+    )
+    class_names = np.asarray(pool.classes)  # models learn and predict names, not label indices
+    strategy_spec = _strategy_from_args(args)
+    training = _training_from_args(args)
+    checkpoint_dir, resume = _checkpoint_from_args(args)
+    methods: list[tuple[Any, str | None]] = [(strategy_spec, args.backbone)]
+    if not args.no_baseline and len(first) == 0:
+        print("no target-only baseline can learn from 0 labelled examples: none is run", flush=True)
+    elif not args.no_baseline:
+        methods += [(name, None) for name in _baseline_names(args.baselines)]
+    runs: list[dict[str, Any]] = [
+        {"correct": [], "fit_seconds": [], "eval_seconds": [], "model": None} for _ in methods
+    ]
+    choices = []
+    for seed in seeds:
+        train = draw(seed) if seed != seeds[0] else first
+        for position, (strategy, backbone) in enumerate(methods):
+            trains = strategy == "auto" or getattr(get_strategy(strategy), "trains", False)
+            saved_run = seed == seeds[0]  # checkpoints cover the run whose model is saved
+            model = TransferClassifier(
+                backbone=backbone,
+                strategy=strategy,
+                layer=args.layer,
+                image_size=args.image_size,
+                C=args.C,
+                random_state=seed,
+                verbose=not args.quiet,
+                epochs=args.epochs if trains else None,
+                lr=args.lr if trains else None,
+                training=training if trains else None,
+                checkpoint_dir=checkpoint_dir if trains and saved_run and strategy != "auto" else None,
+                resume=resume and trains and saved_run,
+                label_descriptions=args.label_descriptions if position == 0 else None,
+            )
+            model.fit(train.inputs, class_names[train.labels])
+            started = time.perf_counter()
+            predicted = model.predict(test.inputs)
+            run = runs[position]
+            run["correct"].append(predicted == class_names[test.labels])
+            run["fit_seconds"].append(model.history_["fit_seconds"])
+            run["eval_seconds"].append(time.perf_counter() - started)
+            run["strategy"] = model.strategy_.name
+            run["model"] = run["model"] or model
+            if position == 0:
+                choice = _report_choice(model, seed)
+                if choice:
+                    choices.append(choice)
+        if len(seeds) > 1:
+            print(
+                f"seed {seed}: " + ", ".join(f"{r['strategy']} {r['correct'][-1].mean():.3f}" for r in runs),
+                flush=True,
+            )
+
+    transfer, baselines = runs[0], runs[1:]
+    model = transfer["model"]
+    accuracies = [float(c.mean()) for c in transfer["correct"]]
+    rows = [["method", "accuracy", "fit", "evaluate"]]
+    name = transfer["strategy"] if model.backbone_ is None else f"{transfer['strategy']} ({model.backbone_.cfg.name})"
+    if auto:
+        name = f"auto: {name}" if len(seeds) == 1 else f"auto ({name} for seed {seeds[0]})"
+    labelled = [(transfer, name)] + [
+        (b, f"{b['strategy']} ({BASELINE_DESCRIPTIONS.get((b['strategy'], pool.modality), '')})") for b in baselines
+    ]
+    for run, label in labelled:
+        rows.append(
+            [
+                label,
+                _mean_std([float(c.mean()) for c in run["correct"]]),
+                f"{np.mean(run['fit_seconds']):.1f} s",
+                f"{np.mean(run['eval_seconds']):.1f} s",
+            ]
+        )
+    print()
+    _print_table(rows)
+    if len(seeds) > 1:
+        print(f"(mean ± std over {len(seeds)} seeds; times are per seed)")
+
+    record: dict[str, Any] = {
+        "dataset": data,
+        "backbone": model.backbone_.cfg.name if model.backbone_ is not None else None,
+        "strategy": transfer["strategy"],
+        "auto": auto,
+        "labels_per_class": k,
+        "seed": seeds[0],
+        "seeds": seeds,
+        "n_train": len(first),
+        "test_size": len(test),
+        "image_size": args.image_size,
+        "layer": args.layer,
+        "accuracy": float(np.mean(accuracies)),
+        "accuracy_per_seed": accuracies,
+        "baselines": {b["strategy"]: float(np.mean([c.mean() for c in b["correct"]])) for b in baselines},
+        "baselines_per_seed": {b["strategy"]: [float(c.mean()) for c in b["correct"]] for b in baselines},
+        "baseline_fit_seconds": {b["strategy"]: float(np.mean(b["fit_seconds"])) for b in baselines},
+        "gain": None,
+        "gain_ci95": None,
+        "negative_transfer": None,
+        "returned": "transfer",
+        "choices": choices,
+        "fit_seconds": float(np.mean(transfer["fit_seconds"])),
+        "evaluate_seconds": float(np.mean(transfer["eval_seconds"])),
+        "extract_images_per_second": model.history_.get("extract_items_per_second"),
+        "features_from_cache": model.history_.get("from_cache"),
+        "strategy_settings": model.strategy_.to_dict(),
+        "training": model.history_.get("training"),
+        "epochs": model.history_.get("epochs"),
+        "resumed_from_epoch": model.history_.get("resumed_from"),
+        "classes": list(pool.classes),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    saved = model
+    if baselines:
+        best = max(baselines, key=lambda b: np.mean([c.mean() for c in b["correct"]]))
+        estimate = transfer_gain(np.stack(transfer["correct"]), np.stack(best["correct"]))
+        record.update(
+            gain=estimate.gain,
+            gain_ci95=[estimate.low, estimate.high],
+            gain_against=best["strategy"],
+            gain_per_seed=estimate.per_seed,
+            verdict=estimate.verdict,
+            negative_transfer=estimate.negative,
+        )
+        over = f"over {len(seeds)} seeds and {estimate.n_test} test examples"
+        print(
+            f"\ngain over the best target-only baseline ({best['strategy']}): {100 * estimate.gain:+.1f} points "
+            f"(95% interval {100 * estimate.low:+.1f} to {100 * estimate.high:+.1f} {over}): {estimate.verdict}."
+            + (" One labelled draw: use --seeds 3 or more for the spread from the draw." if len(seeds) == 1 else "")
+        )
+        if estimate.negative:
+            best_accuracy = np.mean([c.mean() for c in best["correct"]])
+            print(
+                f"negative transfer: {name} scores {np.mean(accuracies):.3f}, {100 * -estimate.gain:.1f} points "
+                f"below target-only {best['strategy']} ({best_accuracy:.3f}); the interval of the gain "
+                f"({100 * estimate.low:+.1f} to {100 * estimate.high:+.1f}) excludes 0."
+            )
+            if auto:
+                saved = best["model"]
+                record["returned"] = best["strategy"]
+                print(f"auto mode: the target-only model ({best['strategy']}) is returned instead.")
+            else:
+                print("use the target-only model, another backbone, or --strategy auto / --backbone auto.")
+    if args.out:
+        out = Path(args.out)
+        saved.save(out / "model")
+        (out / "run.json").write_text(json.dumps(record, indent=2))
+        print(
+            f"\nmodel ({record['returned']}, seed {seeds[0]}) saved to {out / 'model'}; run record {out / 'run.json'}"
+        )
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(record, indent=2))
+    return 0
+
+
+def _baseline_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in ("scratch", "classical")]
+    if unknown or not names:
+        raise TransferkitError(f"--baselines takes scratch and/or classical, comma-separated; got {text!r}")
+    return list(dict.fromkeys(names))
+
+
+def _report_choice(model: Any, seed: int) -> dict[str, Any] | None:
+    """Print what auto mode chose for this seed and why; the record of it."""
+    choice: dict[str, Any] = {}
+    if hasattr(model, "backbone_choice_"):
+        ranked = model.backbone_choice_
+        print(
+            f"seed {seed}: backbone auto chose {ranked.backbone} ("
+            + ", ".join(f"{r.name} {r.score:.3f}" for r in ranked.ranking)
+            + f"; {ranked.score})",
+            flush=True,
+        )
+        choice["backbone"] = ranked.to_dict()
+    if hasattr(model, "strategy_choice_"):
+        picked = model.strategy_choice_
+        print(f"seed {seed}: strategy auto chose {picked.strategy}: " + "; ".join(picked.reasons), flush=True)
+        choice["strategy"] = picked.to_dict()
+    return {"seed": seed, **choice} if choice else None

@@ -1,0 +1,132 @@
+"""The gain interval of the negative-transfer guard, and the local model zoo."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import timm
+import torch
+
+from transferkit.backbones import create_backbone
+from transferkit.backbones._config import BackboneCfg
+from transferkit.backbones.vision import TimmBackbone
+from transferkit.backbones.zoo import list_zoo, save_to_zoo
+from transferkit.errors import DataError, TransferkitError, UnknownNameError
+from transferkit.selection import candidate_backbones, transfer_gain
+
+
+def _correct(rng, accuracy, seeds=3, n=400):
+    return rng.random((seeds, n)) < accuracy  # (S, n)
+
+
+def test_gain_of_identical_models_is_zero_and_unclear():
+    rng = np.random.default_rng(0)
+    a = _correct(rng, 0.7)
+    estimate = transfer_gain(a, a.copy())
+    assert estimate.gain == 0 and estimate.low == 0 == estimate.high
+    assert estimate.verdict == "no clear difference" and not estimate.negative
+
+
+def test_clear_gain_and_clear_loss_are_called_with_confidence():
+    rng = np.random.default_rng(1)
+    good, bad = _correct(rng, 0.9), _correct(rng, 0.6)
+    helped = transfer_gain(good, bad)
+    assert helped.verdict == "transfer helped" and helped.low > 0 and 0.25 < helped.gain < 0.35
+    hurt = transfer_gain(bad, good)
+    assert hurt.negative and hurt.verdict == "negative transfer" and hurt.high < 0
+    assert hurt.per_seed == pytest.approx([-g for g in helped.per_seed])
+
+
+def test_a_small_noisy_difference_is_not_called():
+    rng = np.random.default_rng(2)
+    estimate = transfer_gain(_correct(rng, 0.71, n=200), _correct(rng, 0.70, n=200))
+    assert estimate.verdict == "no clear difference" and estimate.low < 0 < estimate.high
+
+
+def test_spread_over_seeds_widens_the_interval():
+    """Same mean gain; when the draws disagree the interval must be wider."""
+    rng = np.random.default_rng(3)
+    base = _correct(rng, 0.7, seeds=1, n=1000)[0]
+    steady = np.stack([base] * 3)
+    swings = steady.copy()
+    swings[0, :150] = True  # seed 0 much better, seed 2 much worse
+    swings[2, :150] = False
+    a = transfer_gain(steady, np.stack([np.roll(base, 1)] * 3))
+    b = transfer_gain(swings, np.stack([np.roll(base, 1)] * 3))
+    assert (b.high - b.low) > (a.high - a.low)
+
+
+def test_gain_shapes_must_match():
+    with pytest.raises(DataError, match="same seeds and test examples"):
+        transfer_gain(np.ones((3, 10)), np.ones((2, 10)))
+    with pytest.raises(DataError, match="correctness"):
+        transfer_gain(np.ones((2, 3, 4)), np.ones((2, 3, 4)))
+
+
+@pytest.fixture
+def zoo_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERKIT_HOME", str(tmp_path / "home"))
+    return tmp_path / "home" / "zoo"
+
+
+def _tiny_backbone(seed=0):
+    torch.manual_seed(seed)
+    model = timm.create_model("test_efficientnet", pretrained=False, num_classes=10)
+    cfg = BackboneCfg(
+        name="tiny",
+        arch="test_efficientnet",
+        modality="image",
+        feature_dim=int(model.num_features),
+        input_size=(3, 32, 32),
+        mean=(0.5,) * 3,
+        std=(0.5,) * 3,
+        num_source_classes=10,
+    )
+    return TimmBackbone(cfg, model.eval())
+
+
+def test_zoo_round_trip_gives_the_same_features(zoo_home):
+    backbone = _tiny_backbone()
+    folder = save_to_zoo(backbone, "tiny-0", provenance={"data": "none", "epochs": 0})
+    assert (folder / "weights.safetensors").is_file() and json.loads((folder / "backbone.json").read_text())
+    loaded = create_backbone("zoo:tiny-0")
+    assert loaded.cfg.name == "zoo:tiny-0" and loaded.cfg.sha256 and loaded.cfg.num_source_classes == 10
+    x = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.equal(loaded.forward_features(x), backbone.forward_features(x))
+    assert [e["name"] for e in list_zoo()] == ["zoo:tiny-0"]
+    assert list_zoo()[0]["provenance"] == {"data": "none", "epochs": 0}
+    assert "zoo:tiny-0" in candidate_backbones("image") and "zoo:tiny-0" not in candidate_backbones("text")
+    # by folder path too
+    assert create_backbone(f"zoo:{folder}").cfg.sha256 == loaded.cfg.sha256
+
+
+def test_zoo_refuses_overwrites_bad_names_and_corrupt_weights(zoo_home):
+    backbone = _tiny_backbone()
+    save_to_zoo(backbone, "tiny")
+    with pytest.raises(TransferkitError, match="already exists"):
+        save_to_zoo(backbone, "tiny")
+    save_to_zoo(_tiny_backbone(seed=1), "tiny", overwrite=True)
+    with pytest.raises(TransferkitError, match="zoo name"):
+        save_to_zoo(backbone, "../escape")
+    with pytest.raises(UnknownNameError, match="did you mean 'tiny'"):
+        create_backbone("zoo:tinny")
+    weights = zoo_home / "tiny" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(TransferkitError, match="sha256"):
+        create_backbone("zoo:tiny")
+    assert not [p for p in zoo_home.iterdir() if p.name.startswith(".")], "a staging folder was left behind"
+
+
+def test_random_init_backbone_is_deterministic_and_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    a = create_backbone("efficientnet_lite0.random")
+    after = torch.rand(1)
+    b = create_backbone("efficientnet_lite0.random")
+    assert torch.equal(after, expected)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert a.cfg.sha256 is None and a.cfg.weights == ""
