@@ -13,6 +13,7 @@ from transferkit.backbones import create_backbone
 from transferkit.backbones._config import BackboneCfg
 from transferkit.backbones.vision import TimmBackbone
 from transferkit.backbones.zoo import list_zoo, save_to_zoo
+from transferkit.cli import main
 from transferkit.errors import DataError, TransferkitError, UnknownNameError
 from transferkit.selection import candidate_backbones, transfer_gain
 
@@ -87,7 +88,7 @@ def _tiny_backbone(seed=0):
     return TimmBackbone(cfg, model.eval())
 
 
-def test_zoo_round_trip_gives_the_same_features(zoo_home):
+def test_zoo_round_trip_gives_the_same_features(zoo_home, capsys):
     backbone = _tiny_backbone()
     folder = save_to_zoo(backbone, "tiny-0", provenance={"data": "none", "epochs": 0})
     assert (folder / "weights.safetensors").is_file() and json.loads((folder / "backbone.json").read_text())
@@ -99,6 +100,9 @@ def test_zoo_round_trip_gives_the_same_features(zoo_home):
     assert [e["name"] for e in list_zoo()] == ["zoo:tiny-0"]
     assert list_zoo()[0]["provenance"] == {"data": "none", "epochs": 0}
     assert "zoo:tiny-0" in candidate_backbones("image") and "zoo:tiny-0" not in candidate_backbones("text")
+    assert main(["list", "--json"]) == 0
+    listed = {b["name"]: b for b in json.loads(capsys.readouterr().out)["backbones"]}
+    assert listed["zoo:tiny-0"]["weights"] == "zoo: none" and listed["zoo:tiny-0"]["input"] == "32x32"
     # by folder path too
     assert create_backbone(f"zoo:{folder}").cfg.sha256 == loaded.cfg.sha256
 

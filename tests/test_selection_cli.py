@@ -173,3 +173,37 @@ def test_rank_backbones_api_validates_its_arguments():
     digits = load_dataset("digits").train
     with pytest.raises(Exception, match="one label per input"):
         rank_backbones(digits.inputs[:10], digits.labels[:9], ["efficientnet_lite0.random"], modality="image")
+
+
+class _Scripted:
+    """A stand-in estimator whose held-out mistakes are fixed in advance."""
+
+    def __init__(self, truth: dict, wrong: int):
+        self.truth, self.wrong = truth, wrong
+
+    def fit(self, inputs, labels):
+        return self
+
+    def predict(self, inputs):
+        predicted = np.array([self.truth[x] for x in inputs])
+        predicted[: self.wrong] = "nope"
+        return predicted
+
+
+@pytest.mark.parametrize(
+    ("probe_wrong", "proposal_wrong", "expected"),
+    [(0, 0, "lp-ft"), (3, 0, "lp-ft"), (9, 10, "lp-ft"), (8, 10, "linear-probe"), (0, 10, "linear-probe")],
+)
+def test_held_out_check_overturns_the_rule_only_beyond_one_standard_error(probe_wrong, proposal_wrong, expected):
+    """Ties and small probe leads keep the rule's proposal; a clear probe lead overturns it."""
+    inputs = [f"sentence {i}" for i in range(80)]
+    labels = np.array(["pos", "neg"] * 40)
+    truth = dict(zip(inputs, labels))
+
+    def make(strategy):
+        return _Scripted(truth, probe_wrong if strategy == "linear-probe" else proposal_wrong)
+
+    backbone = type("B", (), {"cfg": BackboneCfg(name="text-encoder", arch="bert", modality="text", feature_dim=4)})()
+    choice = choose_strategy(inputs, labels, make_estimator=make, backbone=backbone, modality="text")
+    assert choice.proposed == "lp-ft" and choice.held_out_size == 20
+    assert choice.strategy == expected, choice.reasons

@@ -162,6 +162,20 @@ def _command_list(args: argparse.Namespace) -> int:
                 "installed": not cfg.weights or os.path.exists(cfg.weights),
             }
         )
+    from .backbones.zoo import list_zoo
+
+    for entry in list_zoo():
+        cfg = entry["cfg"]
+        backbones.append(
+            {
+                "name": entry["name"],
+                "modality": cfg.modality,
+                "input": "x".join(str(s) for s in cfg.input_size[1:]) if cfg.input_size else "",
+                "feature_dim": cfg.feature_dim,
+                "weights": f"zoo: {entry['provenance'].get('data', 'trained here')}",
+                "installed": True,
+            }
+        )
     datasets = list_datasets()
     if args.json:
         print(json.dumps({"backbones": backbones, "datasets": datasets, "strategies": list_strategies()}, indent=2))

@@ -20,7 +20,9 @@
    - far, more labels: ``finetune``.
 3. **The held-out check.** A stratified quarter of the labelled training examples (at
    least one per class) is carved off; the proposal and ``linear-probe`` are fitted on the
-   rest and scored on it. The proposal is kept unless the probe scores higher.
+   rest and scored on it. The proposal is kept unless the probe is ahead by more than one
+   standard error of the paired per-example difference (the one-standard-error rule: a
+   held-out part of a few dozen examples overturns the rule only when it clearly disagrees).
 
 The test set is never read: the inputs and labels passed in are the training examples.
 """
@@ -178,16 +180,20 @@ def choose_strategy(
         }[proposed]
     )
     fit_part, held_part = held_out_split(labels, random_state)
-    held_out = {}
+    correct = {}
     with torch.random.fork_rng(devices=[]):  # the check must not change what the final fit draws
         for name in ("linear-probe", proposed):
             model = make_estimator(name).fit(take(inputs, fit_part), labels[fit_part])
-            held_out[name] = float(np.mean(model.predict(take(inputs, held_part)) == labels[held_part]))
-    chosen = proposed if held_out[proposed] >= held_out["linear-probe"] else "linear-probe"
+            correct[name] = model.predict(take(inputs, held_part)) == labels[held_part]  # (H,)
+    held_out = {name: float(c.mean()) for name, c in correct.items()}
+    difference = correct["linear-probe"].astype(float) - correct[proposed]  # (H,)
+    standard_error = float(difference.std(ddof=1) / np.sqrt(len(difference))) if len(difference) > 1 else 0.0
+    # A lead of one single example is exactly one standard error: it keeps the proposal (no float coin flip).
+    chosen = "linear-probe" if difference.mean() > standard_error + 1e-9 else proposed
     reasons.append(
         f"held-out check on {len(held_part)} of the {len(labels)} labelled examples: "
         + ", ".join(f"{name} {acc:.3f}" for name, acc in held_out.items())
-        + f": {chosen}"
+        + f" (probe ahead by {difference.mean():+.3f}, one standard error {standard_error:.3f}): {chosen}"
     )
     return StrategyChoice(
         chosen, proposed, reasons, distance, k, held_out, len(held_part), time.perf_counter() - started
