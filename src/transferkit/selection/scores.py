@@ -15,9 +15,8 @@ from ..errors import DataError
 
 __all__ = ["logme", "leep", "nce", "hscore"]
 
-# exact LogME: at most _MAX_ITER fixed-point steps (typically 10-50, a few slow cases ~1000), until the relative
-# change of t = alpha / beta is below _TOL or the evidence per sample changes by less than _EVIDENCE_TOL
-_MAX_ITER, _TOL, _EVIDENCE_TOL = 3000, 1e-7, 1e-10
+# exact LogME: the evidence profiled over beta, maximised over log(alpha / beta) by a grid and golden-section steps
+_GRID, _GOLDEN_STEPS = 241, 48
 _TINY = np.finfo(np.float64).tiny  # guards a division by an exactly zero norm
 
 
@@ -112,43 +111,44 @@ def _max_evidence_reference(sigma: np.ndarray, x2: np.ndarray, rest: float, n: i
     return float(_evidence(alpha, beta, m2, res2, np.sum(np.log(alpha + beta * sigma)), n, d))
 
 
-def _exact_evidence_at(
-    alpha: np.ndarray, beta: np.ndarray, sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray, n: int, d: int
-) -> np.ndarray:
-    """Exact L(alpha, beta) / N ``(K,)`` of K classes: ``sigma`` ``(r, 1)``, ``x2`` ``(r, K)``, the rest ``(K,)``."""
-    _, m2, res2 = _posterior_terms(sigma, x2, rest, alpha / beta)  # (K,) each
-    log_det_a = np.sum(np.log(alpha + beta * sigma), axis=0) + (d - len(sigma)) * np.log(alpha)  # (K,)
-    return _evidence(alpha, beta, m2, res2, log_det_a, n, d)
+def _profile_evidence(log_t: np.ndarray, sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray, n: int) -> np.ndarray:
+    r"""Exact L / N at ``t = alpha / beta`` with beta at its optimum for that t, ``(T, C)`` for ``log_t`` ``(T, C)``.
+
+    With :math:`E(t) = \lVert Fm - y\rVert^2 + t\lVert m\rVert^2 = \sum_i x_i^2\, t / (t + \sigma_i) + \text{rest}`,
+    :math:`\partial L / \partial\beta = 0` gives :math:`\beta = N / E(t)` and
+    :math:`L(t) = -\tfrac N2 \log E(t) + \tfrac r2 \log t - \tfrac12\sum_{i \le r}\log(t + \sigma_i)
+    + \tfrac N2(\log N - 1 - \log 2\pi)`: the (D - r) zero eigenvalues cancel exactly.
+    """
+    t = np.exp(log_t)[..., None]  # (T, C, 1)
+    energy = np.einsum("tcr,rc->tc", t / (t + sigma), x2) + rest  # (T, C)
+    log_det = np.log(t + sigma).sum(axis=-1)  # (T, C)
+    value = -n / 2 * np.log(np.maximum(energy, _TINY)) + len(sigma) / 2 * log_t - log_det / 2
+    return (value + n / 2 * (np.log(n) - 1 - np.log(2 * np.pi))) / n
 
 
 def _max_evidence_exact(sigma: np.ndarray, x2: np.ndarray, rest: np.ndarray, n: int, d: int) -> np.ndarray:
     """Per-sample maximum evidence ``(C,)`` of all classes at once, exact log|A| (see :func:`logme`).
 
-    ``x2`` is ``(r, C)``, ``rest`` ``(C,)``. The evidence may grow towards a finite supremum as
-    beta -> inf (rank-N features fit the targets exactly) or alpha -> inf (no signal); the
-    evidence tolerance, or alpha * beta overflowing, stops the iteration there.
+    ``x2`` is ``(r, C)``, ``rest`` ``(C,)``. L is profiled over beta (closed form), leaving one
+    variable, log t: a grid of ``_GRID`` points spanning e^-28 to e^14 times the largest eigenvalue
+    finds the best bracket of every class, and golden-section steps refine it to ~1e-10 in log t.
+    Where the evidence only approaches a supremum at an end of the range (rank-N features that
+    fit the targets exactly, or no signal), the end value is that supremum to ~1e-9.
     """
-    sigma = sigma[:, None]  # (r, 1)
-    alpha, beta = np.ones(x2.shape[1]), np.ones(x2.shape[1])  # (C,)
-    evidence = np.full(x2.shape[1], -np.inf)  # (C,)
-    todo = np.arange(x2.shape[1])  # (K,): the classes still iterating
-    for _ in range(_MAX_ITER):
-        t, x2_k, rest_k = alpha[todo] / beta[todo], x2[:, todo], rest[todo]  # (K,), (r, K), (K,)
-        gamma, m2, res2 = _posterior_terms(sigma, x2_k, rest_k, t)  # (K,) each
-        n_minus_gamma = (n - len(sigma)) + np.sum(t / (sigma + t), axis=0)  # (K,): N - gamma without cancellation
-        with np.errstate(over="ignore"):
-            new_alpha, new_beta = gamma / np.maximum(m2, _TINY), n_minus_gamma / np.maximum(res2, _TINY)
-            usable = np.isfinite(new_alpha * new_beta) & (new_alpha > 0) & (new_beta > 0)  # (K,)
-        alpha[todo] = np.where(usable, new_alpha, alpha[todo])
-        beta[todo] = np.where(usable, new_beta, beta[todo])
-        previous = evidence[todo]  # (K,)
-        evidence[todo] = _exact_evidence_at(alpha[todo], beta[todo], sigma, x2_k, rest_k, n, d)
-        step = np.abs(alpha[todo] / beta[todo] - t)  # (K,)
-        done = ~usable | (step <= _TOL * t) | (np.abs(evidence[todo] - previous) <= _EVIDENCE_TOL)
-        todo = todo[~done]
-        if not todo.size:
-            break
-    return evidence
+    n_classes = x2.shape[1]
+    top = np.log(sigma.max())
+    grid = np.linspace(top - 28.0, top + 14.0, _GRID)  # (T,)
+    values = _profile_evidence(np.repeat(grid[:, None], n_classes, axis=1), sigma, x2, rest, n)  # (T, C)
+    best = values.argmax(axis=0)  # (C,)
+    low, high = grid[np.maximum(best - 1, 0)], grid[np.minimum(best + 1, _GRID - 1)]  # (C,) brackets
+    golden = (np.sqrt(5.0) - 1.0) / 2.0
+    for _ in range(_GOLDEN_STEPS):
+        left, right = high - golden * (high - low), low + golden * (high - low)  # (C,)
+        at = _profile_evidence(np.stack([left, right]), sigma, x2, rest, n)  # (2, C)
+        keep_left = at[0] > at[1]
+        high, low = np.where(keep_left, right, high), np.where(keep_left, low, left)
+    refined = _profile_evidence(((low + high) / 2)[None], sigma, x2, rest, n)[0]  # (C,)
+    return np.maximum(refined, values.max(axis=0))
 
 
 def logme(features: Any, labels: Any, *, reference: bool = False) -> float:
@@ -167,7 +167,11 @@ def logme(features: Any, labels: Any, *, reference: bool = False) -> float:
     :math:`\alpha = \gamma / \lVert m\rVert^2`, :math:`\beta = (N - \gamma) / \lVert F m - y\rVert^2`
     over the eigenvalues :math:`\sigma_i` of :math:`F^\top F`, all in the singular basis of F,
     which is computed once and shared by the classes. The score is the mean over classes of
-    :math:`L / N`.
+    :math:`L / N`. The exact mode maximises the same L without the fixed point: for a given
+    :math:`t = \alpha/\beta` the best :math:`\beta` has a closed form, and the remaining
+    one-dimensional profile :math:`L(t)` is maximised globally on a grid plus golden-section
+    steps (the fixed point can take thousands of steps where N < D, and can stop at a lower
+    stationary point).
 
     Parameters
     ----------
@@ -177,9 +181,7 @@ def logme(features: Any, labels: Any, *, reference: bool = False) -> float:
         Target labels, any hashable values; at least two classes.
     reference : bool, default False
         ``False``: the exact evidence, with :math:`\log|A| = \sum_{i \le r}\log(\alpha + \beta\sigma_i)
-        + (D - r)\log\alpha` (r = rank of F), at the fixed point iterated to convergence: until
-        :math:`\alpha/\beta` changes by less than 1e-7 relative or the evidence by less than
-        1e-10 (at most 3000 steps: slow cases need ~1000; 100 can stop ~1e-3 short).
+        + (D - r)\log\alpha` (r = rank of F), at its maximum over (α, β) (see above).
         ``True``: reproduce thuml/LogME ``LogME._fit_fixed_point`` (the numbers published
         with the paper): at most 11 iterations stopping when the relative change of
         :math:`\alpha/\beta` is at most 1e-3, ``+1e-5`` in the update denominators, and,
