@@ -198,7 +198,7 @@ def command_fit(args: argparse.Namespace) -> int:
             verdict=estimate.verdict,
             negative_transfer=estimate.negative,
         )
-        over = f"over {len(seeds)} seeds and {estimate.n_test} test examples"
+        over = f"over {len(seeds)} seed{'s' if len(seeds) > 1 else ''} and {estimate.n_test} test examples"
         print(
             f"\ngain over the best target-only baseline ({best['strategy']}): {100 * estimate.gain:+.1f} points "
             f"(95% interval {100 * estimate.low:+.1f} to {100 * estimate.high:+.1f} {over}): {estimate.verdict}."
