@@ -124,6 +124,13 @@ def test_similarity_prints_all_three_measures(tmp_path, capsys):
     assert "proxy A-distance" in out and "MMD" in out
     status, _, err = _run(capsys, "similarity", "digits", "sentiment-yelp", "--quiet")
     assert status == 2 and "one modality" in err
+    # a data set against itself: two disjoint halves, much closer than digits vs MNIST
+    argv = ["similarity", "digits", "digits", "--image-size", "32", "--max-examples", "80", "--quiet"]
+    status, _, err = _run(capsys, *argv, "--json", str(tmp_path / "same.json"))
+    same = json.loads((tmp_path / "same.json").read_text())
+    assert status == 0 and same["n_first"] == 80 == same["n_second"]
+    assert same["proxy_a_distance"] < 0.5 < record["proxy_a_distance"]
+    assert same["mmd_gaussian"] < record["mmd_gaussian"] / 5
 
 
 def test_auto_strategy_never_reads_test_labels(tmp_path, capsys, monkeypatch):
