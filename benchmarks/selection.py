@@ -322,3 +322,55 @@ def markdown_auto(part: dict) -> list[str]:
 
 def _accuracies(rows: list[dict], data: str, k: int, strategy: str) -> list[float]:
     return [r["accuracy"] for r in rows if (r["dataset"], r["k"], r["strategy"]) == (data, k, strategy)]
+
+
+def bench_rank_reference(k: int = 100, seeds=(0, 1, 2)) -> list[dict]:
+    """The issue's reference: Fashion-MNIST k=100; Lite0 at 224 and 128 px, raw pixels, random Lite0 at 224."""
+    split = load_dataset("fashion-mnist")
+    pool, test = split.train, split.test
+    lite0, random_lite0 = create_backbone("efficientnet_lite0.in1k"), create_backbone("efficientnet_lite0.random")
+    candidates = {
+        "lite0-224": lambda x: extract_features(lite0, x, image_size=224, desc="lite0 224").features,
+        "lite0-128": lambda x: extract_features(lite0, x, image_size=128, desc="lite0 128").features,
+        "pixels": lambda x: x.reshape(len(x), -1).astype(np.float32) / 255.0,
+        "random-lite0-224": lambda x: extract_features(random_lite0, x, image_size=224, desc="random 224").features,
+    }
+    rows = []
+    for seed in seeds:
+        chosen = few_shot_indices(pool.labels, k, seed)
+        for name, features_of in candidates.items():
+            features, labels = features_of(pool.inputs[chosen]), pool.labels[chosen]
+            score, seconds = _timed(logme, features, labels)
+            probe, probe_fit = _timed(ProbeHead(C=1.0).fit, features, labels)
+            accuracy = float(np.mean(probe.predict_proba(features_of(test.inputs)).argmax(axis=1) == test.labels))
+            rows.append(
+                {
+                    "seed": seed,
+                    "candidate": name,
+                    "logme": score,
+                    "logme_seconds": seconds,
+                    "probe_accuracy": accuracy,
+                    "probe_fit_seconds": probe_fit,
+                }
+            )
+            print(f"rank-reference seed={seed} {name}: logme {score:.3f}, probe {accuracy:.3f}", flush=True)
+    return rows
+
+
+def markdown_rank_reference(part: dict) -> list[str]:
+    rows = part["rows"]
+    names = list(dict.fromkeys(r["candidate"] for r in rows))
+    lines = [
+        "| seed | " + " | ".join(names) + " | LogME order = probe order | τ |",
+        "|---|" + "---|" * (len(names) + 2),
+    ]
+    for seed in dict.fromkeys(r["seed"] for r in rows):
+        group = {r["candidate"]: r for r in rows if r["seed"] == seed}
+        by_score = sorted(names, key=lambda n: -group[n]["logme"])
+        by_accuracy = sorted(names, key=lambda n: -group[n]["probe_accuracy"])
+        tau = _tau([group[n]["logme"] for n in names], [group[n]["probe_accuracy"] for n in names])
+        cells = [f"{group[n]['probe_accuracy']:.3f} ({group[n]['logme']:.3f})" for n in names]
+        lines.append(
+            f"| {seed} | " + " | ".join(cells) + f" | {'yes' if by_score == by_accuracy else 'no'} | {tau:+.2f} |"
+        )
+    return lines
