@@ -27,3 +27,37 @@ def backbone_factory():
         return _BACKBONES[name]
 
     return get
+
+
+@pytest.fixture
+def tiny_backbone():
+    """A factory of tiny randomly initialised timm backbones (``test_efficientnet``, 32 px, 10 source classes)."""
+    import timm
+    import torch
+
+    from transferkit.backbones._config import BackboneCfg
+    from transferkit.backbones.vision import TimmBackbone
+
+    def make(seed: int = 0) -> TimmBackbone:
+        torch.manual_seed(seed)
+        model = timm.create_model("test_efficientnet", pretrained=False, num_classes=10)
+        cfg = BackboneCfg(
+            name="tiny",
+            arch="test_efficientnet",
+            modality="image",
+            feature_dim=int(model.num_features),
+            input_size=(3, 32, 32),
+            mean=(0.5,) * 3,
+            std=(0.5,) * 3,
+            num_source_classes=10,
+        )
+        return TimmBackbone(cfg, model.eval())
+
+    return make
+
+
+@pytest.fixture
+def zoo_home(tmp_path, monkeypatch):
+    """A private model zoo (``$TRANSFERKIT_HOME``) for the test; returns its zoo folder."""
+    monkeypatch.setenv("TRANSFERKIT_HOME", str(tmp_path / "home"))
+    return tmp_path / "home" / "zoo"

@@ -6,12 +6,9 @@ import json
 
 import numpy as np
 import pytest
-import timm
 import torch
 
 from transferkit.backbones import create_backbone
-from transferkit.backbones._config import BackboneCfg
-from transferkit.backbones.vision import TimmBackbone
 from transferkit.backbones.zoo import list_zoo, save_to_zoo
 from transferkit.cli import main
 from transferkit.errors import DataError, TransferkitError, UnknownNameError
@@ -66,30 +63,8 @@ def test_gain_shapes_must_match():
         transfer_gain(np.ones((2, 3, 4)), np.ones((2, 3, 4)))
 
 
-@pytest.fixture
-def zoo_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRANSFERKIT_HOME", str(tmp_path / "home"))
-    return tmp_path / "home" / "zoo"
-
-
-def _tiny_backbone(seed=0):
-    torch.manual_seed(seed)
-    model = timm.create_model("test_efficientnet", pretrained=False, num_classes=10)
-    cfg = BackboneCfg(
-        name="tiny",
-        arch="test_efficientnet",
-        modality="image",
-        feature_dim=int(model.num_features),
-        input_size=(3, 32, 32),
-        mean=(0.5,) * 3,
-        std=(0.5,) * 3,
-        num_source_classes=10,
-    )
-    return TimmBackbone(cfg, model.eval())
-
-
-def test_zoo_round_trip_gives_the_same_features(zoo_home, capsys):
-    backbone = _tiny_backbone()
+def test_zoo_round_trip_gives_the_same_features(zoo_home, tiny_backbone, capsys):
+    backbone = tiny_backbone()
     folder = save_to_zoo(backbone, "tiny-0", provenance={"data": "none", "epochs": 0})
     assert (folder / "weights.safetensors").is_file() and json.loads((folder / "backbone.json").read_text())
     loaded = create_backbone("zoo:tiny-0")
@@ -107,12 +82,12 @@ def test_zoo_round_trip_gives_the_same_features(zoo_home, capsys):
     assert create_backbone(f"zoo:{folder}").cfg.sha256 == loaded.cfg.sha256
 
 
-def test_zoo_refuses_overwrites_bad_names_and_corrupt_weights(zoo_home):
-    backbone = _tiny_backbone()
+def test_zoo_refuses_overwrites_bad_names_and_corrupt_weights(zoo_home, tiny_backbone):
+    backbone = tiny_backbone()
     save_to_zoo(backbone, "tiny")
     with pytest.raises(TransferkitError, match="already exists"):
         save_to_zoo(backbone, "tiny")
-    save_to_zoo(_tiny_backbone(seed=1), "tiny", overwrite=True)
+    save_to_zoo(tiny_backbone(seed=1), "tiny", overwrite=True)
     with pytest.raises(TransferkitError, match="zoo name"):
         save_to_zoo(backbone, "../escape")
     with pytest.raises(UnknownNameError, match="did you mean 'tiny'"):

@@ -6,12 +6,9 @@ import json
 
 import numpy as np
 import pytest
-import timm
-import torch
 
 import transferkit.data as tk_data
 from transferkit.backbones._config import BackboneCfg
-from transferkit.backbones.vision import TimmBackbone
 from transferkit.backbones.zoo import save_to_zoo
 from transferkit.cli import main
 from transferkit.data import load_dataset
@@ -27,31 +24,9 @@ def _run(capsys, *argv):
 
 
 @pytest.fixture
-def zoo_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRANSFERKIT_HOME", str(tmp_path / "home"))
-    return tmp_path / "home" / "zoo"
-
-
-def _tiny(seed: int = 0) -> TimmBackbone:
-    torch.manual_seed(seed)
-    model = timm.create_model("test_efficientnet", pretrained=False, num_classes=10)
-    cfg = BackboneCfg(
-        name="tiny",
-        arch="test_efficientnet",
-        modality="image",
-        feature_dim=int(model.num_features),
-        input_size=(3, 32, 32),
-        mean=(0.5,) * 3,
-        std=(0.5,) * 3,
-        num_source_classes=10,
-    )
-    return TimmBackbone(cfg, model.eval())
-
-
-@pytest.fixture
-def shuffled_source(zoo_home):
+def shuffled_source(zoo_home, tiny_backbone):
     """A source model trained on MNIST with shuffled labels: it learned nothing that transfers."""
-    save_to_zoo(_tiny(), "tiny-init")
+    save_to_zoo(tiny_backbone(), "tiny-init")
     mnist = load_dataset("mnist").train
     rows = np.random.default_rng(0).permutation(len(mnist))[:600]
     shuffled = np.random.default_rng(1).permutation(mnist.labels[rows])
@@ -159,10 +134,10 @@ def test_auto_strategy_never_reads_test_labels(tmp_path, capsys, monkeypatch):
     assert a["choices"][0]["strategy"]["reasons"], "the choice must say why"
 
 
-def test_choose_strategy_rule_and_held_out_check():
+def test_choose_strategy_rule_and_held_out_check(tiny_backbone):
     digits = load_dataset("digits").train
     few = digits.subset(tk_data.few_shot_indices(digits.labels, 3, 0))
-    backbone = _tiny()
+    backbone = tiny_backbone()
 
     def make(strategy):
         return TransferClassifier("efficientnet_lite0.random", strategy, image_size=32, epochs=1, verbose=False)

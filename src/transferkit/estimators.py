@@ -238,7 +238,11 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise DataError(f"y has only one class ({classes[0]!r}); a classifier needs at least two")
         self.history_: dict[str, Any] = {}
-        backbone_name, strategy_spec = self._resolve_auto(inputs, labels, modality)
+        backbone_name, strategy_spec = self.backbone, self.strategy
+        if "auto" in (backbone_name, strategy_spec):
+            from .selection.auto import resolve_auto
+
+            backbone_name, strategy_spec = resolve_auto(self, inputs, labels, modality)
         strategy = self._make_strategy(strategy_spec)
         if self.label_descriptions is not None and (modality != "text" or strategy.name not in _DESCRIBED):
             raise TransferkitError(
@@ -289,58 +293,6 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.model_ = model
         self.history_["fit_seconds"] = time.perf_counter() - started
         return self
-
-    def _resolve_auto(self, inputs: Any, labels: np.ndarray, modality: str) -> tuple[str | None, str | Strategy]:
-        """The backbone name and strategy to fit, choosing the ``"auto"`` ones from the training data."""
-        backbone_name, strategy_spec = self.backbone, self.strategy
-        if backbone_name != "auto" and strategy_spec != "auto":
-            return backbone_name, strategy_spec
-        if self.label_descriptions is not None:
-            raise TransferkitError("backbone='auto' and strategy='auto' do not take label_descriptions")
-        from .selection.auto import choose_backbone, choose_strategy
-
-        if backbone_name == "auto":
-            self.backbone_choice_ = choose_backbone(
-                inputs,
-                labels,
-                modality=modality,
-                image_size=self.image_size,
-                batch_size=int(self.batch_size),
-                cache=self.cache,
-                cache_dir=self.cache_dir,
-                verbose=self.verbose,
-            )
-            backbone_name = self.backbone_choice_.backbone
-            self.history_["backbone_choice"] = self.backbone_choice_.to_dict()
-        if strategy_spec == "auto":
-            name = backbone_name or DEFAULT_BACKBONES.get(modality)
-            if name is None:
-                raise DataError(f"no default backbone for {modality} data; name one with backbone=...")
-
-            def make_estimator(strategy: str) -> TransferClassifier:
-                return self.__class__(
-                    **{
-                        **self.get_params(),
-                        "backbone": name,
-                        "strategy": strategy,
-                        "resume": False,
-                        "checkpoint_dir": None,
-                    }
-                )
-
-            with quiet_unless(self.verbose):
-                self.strategy_choice_ = choose_strategy(
-                    inputs,
-                    labels,
-                    make_estimator=make_estimator,
-                    backbone=create_backbone(name),
-                    modality=modality,
-                    image_size=self.image_size,
-                    random_state=int(self.random_state),
-                )
-            strategy_spec = self.strategy_choice_.strategy
-            self.history_["strategy_choice"] = self.strategy_choice_.to_dict()
-        return backbone_name, strategy_spec
 
     def _train_config(self, strategy: Strategy, modality: str) -> TrainConfig:
         config = TrainConfig(seed=int(self.random_state)).replace(**strategy.train_defaults(modality))

@@ -39,7 +39,7 @@ import torch
 from ..data._dataset import take
 from .rank import RankedBackbone, rank_backbones, source_probabilities
 
-__all__ = ["StrategyChoice", "BackboneChoice", "choose_strategy", "choose_backbone", "domain_distance"]
+__all__ = ["StrategyChoice", "BackboneChoice", "choose_strategy", "choose_backbone", "domain_distance", "resolve_auto"]
 
 AUTO_STRATEGIES = ("linear-probe", "freeze", "lp-ft", "finetune")
 MIN_PER_CLASS_TO_TUNE = 4
@@ -212,3 +212,49 @@ def choose_backbone(
     """Rank ``candidates`` on the labelled training examples and take the best (LogME by default)."""
     ranking = rank_backbones(inputs, labels, candidates, modality=modality, score=score, **rank_options)
     return BackboneChoice(ranking[0].name, score, ranking)
+
+
+def resolve_auto(estimator: Any, inputs: Any, labels: np.ndarray, modality: str) -> tuple[Any, Any]:
+    """The backbone name and strategy a ``TransferClassifier`` fits, its ``"auto"`` ones chosen here.
+
+    Sets ``estimator.backbone_choice_`` / ``estimator.strategy_choice_`` and records them in
+    ``estimator.history_``. Only the training ``inputs`` and ``labels`` are read.
+    """
+    from .._progress import quiet_unless
+    from ..backbones import DEFAULT_BACKBONES, create_backbone
+    from ..errors import DataError, TransferkitError
+
+    backbone_name, strategy_spec = estimator.backbone, estimator.strategy
+    if estimator.label_descriptions is not None:
+        raise TransferkitError("backbone='auto' and strategy='auto' do not take label_descriptions")
+    if backbone_name == "auto":
+        estimator.backbone_choice_ = choose_backbone(
+            inputs,
+            labels,
+            modality=modality,
+            image_size=estimator.image_size,
+            batch_size=int(estimator.batch_size),
+            cache=estimator.cache,
+            cache_dir=estimator.cache_dir,
+            verbose=estimator.verbose,
+        )
+        backbone_name = estimator.backbone_choice_.backbone
+        estimator.history_["backbone_choice"] = estimator.backbone_choice_.to_dict()
+    if strategy_spec == "auto":
+        name = backbone_name or DEFAULT_BACKBONES.get(modality)
+        if name is None:
+            raise DataError(f"no default backbone for {modality} data; name one with backbone=...")
+        settings = {**estimator.get_params(), "backbone": name, "resume": False, "checkpoint_dir": None}
+        with quiet_unless(estimator.verbose):
+            estimator.strategy_choice_ = choose_strategy(
+                inputs,
+                labels,
+                make_estimator=lambda strategy: type(estimator)(**{**settings, "strategy": strategy}),
+                backbone=create_backbone(name),
+                modality=modality,
+                image_size=estimator.image_size,
+                random_state=int(estimator.random_state),
+            )
+        strategy_spec = estimator.strategy_choice_.strategy
+        estimator.history_["strategy_choice"] = estimator.strategy_choice_.to_dict()
+    return backbone_name, strategy_spec
