@@ -316,7 +316,7 @@ def write_markdown(results: dict, path: Path) -> None:
     if "rank_reference" in results:
         part = results["rank_reference"]
         lines += [
-            "### The issue's reference check: Fashion-MNIST, 100 labels per class",
+            "### The issue's reference check: Fashion-MNIST, 10 and 100 labels per class",
             "",
             "Linear-probe accuracy on the fixed 2,000 test images, LogME (exact) in brackets; candidates as in "
             "the issue: Lite0 at 224 px, at 128 px, raw pixels (/255), randomly initialised Lite0 at 224 px.",

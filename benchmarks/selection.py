@@ -324,8 +324,8 @@ def _accuracies(rows: list[dict], data: str, k: int, strategy: str) -> list[floa
     return [r["accuracy"] for r in rows if (r["dataset"], r["k"], r["strategy"]) == (data, k, strategy)]
 
 
-def bench_rank_reference(k: int = 100, seeds=(0, 1, 2)) -> list[dict]:
-    """The issue's reference: Fashion-MNIST k=100; Lite0 at 224 and 128 px, raw pixels, random Lite0 at 224."""
+def bench_rank_reference(ks=(10, 100), seeds=(0, 1, 2)) -> list[dict]:
+    """The issue's reference: Fashion-MNIST k=10 and 100; Lite0 at 224 and 128 px, pixels, random Lite0 at 224."""
     split = load_dataset("fashion-mnist")
     pool, test = split.train, split.test
     lite0, random_lite0 = create_backbone("efficientnet_lite0.in1k"), create_backbone("efficientnet_lite0.random")
@@ -336,7 +336,7 @@ def bench_rank_reference(k: int = 100, seeds=(0, 1, 2)) -> list[dict]:
         "random-lite0-224": lambda x: extract_features(random_lite0, x, image_size=224, desc="random 224").features,
     }
     rows = []
-    for seed in seeds:
+    for k, seed in ((k, seed) for k in ks for seed in seeds):
         chosen = few_shot_indices(pool.labels, k, seed)
         for name, features_of in candidates.items():
             features, labels = features_of(pool.inputs[chosen]), pool.labels[chosen]
@@ -345,6 +345,7 @@ def bench_rank_reference(k: int = 100, seeds=(0, 1, 2)) -> list[dict]:
             accuracy = float(np.mean(probe.predict_proba(features_of(test.inputs)).argmax(axis=1) == test.labels))
             rows.append(
                 {
+                    "k": k,
                     "seed": seed,
                     "candidate": name,
                     "logme": score,
@@ -353,7 +354,7 @@ def bench_rank_reference(k: int = 100, seeds=(0, 1, 2)) -> list[dict]:
                     "probe_fit_seconds": probe_fit,
                 }
             )
-            print(f"rank-reference seed={seed} {name}: logme {score:.3f}, probe {accuracy:.3f}", flush=True)
+            print(f"rank-reference k={k} seed={seed} {name}: logme {score:.3f}, probe {accuracy:.3f}", flush=True)
     return rows
 
 
@@ -361,16 +362,16 @@ def markdown_rank_reference(part: dict) -> list[str]:
     rows = part["rows"]
     names = list(dict.fromkeys(r["candidate"] for r in rows))
     lines = [
-        "| seed | " + " | ".join(names) + " | LogME order = probe order | τ |",
-        "|---|" + "---|" * (len(names) + 2),
+        "| k | seed | " + " | ".join(names) + " | LogME order = probe order | τ |",
+        "|---|---|" + "---|" * (len(names) + 2),
     ]
-    for seed in dict.fromkeys(r["seed"] for r in rows):
-        group = {r["candidate"]: r for r in rows if r["seed"] == seed}
+    for k, seed in dict.fromkeys((r["k"], r["seed"]) for r in rows):
+        group = {r["candidate"]: r for r in rows if (r["k"], r["seed"]) == (k, seed)}
         by_score = sorted(names, key=lambda n: -group[n]["logme"])
         by_accuracy = sorted(names, key=lambda n: -group[n]["probe_accuracy"])
         tau = _tau([group[n]["logme"] for n in names], [group[n]["probe_accuracy"] for n in names])
         cells = [f"{group[n]['probe_accuracy']:.3f} ({group[n]['logme']:.3f})" for n in names]
         lines.append(
-            f"| {seed} | " + " | ".join(cells) + f" | {'yes' if by_score == by_accuracy else 'no'} | {tau:+.2f} |"
+            f"| {k} | {seed} | " + " | ".join(cells) + f" | {'yes' if by_score == by_accuracy else 'no'} | {tau:+.2f} |"
         )
     return lines
