@@ -5,7 +5,8 @@ model and the target-only baselines are fitted on them and scored on the same te
 gain over the best baseline gets an interval over seeds and test examples
 (:func:`transferkit.selection.transfer_gain`); when transfer is worse with confidence, the
 run says "negative transfer", and in auto mode the target-only model is what gets saved.
-The saved model is the one of the first seed (``--seed``).
+The saved model is the one of the first seed (``--seed``). The guard decides on the test split:
+once it has chosen the target-only model, that split no longer gives an unbiased estimate for it.
 """
 
 from __future__ import annotations
