@@ -204,7 +204,6 @@ def _fixed_and_auto(name: str, backbone: str, pool: Dataset, test_of, k: int, se
         train.labels,
         make_estimator=lambda strategy: TransferClassifier(strategy=strategy, **common),
         backbone=create_backbone(backbone),
-        modality=train.modality,
         image_size=image_size,
         random_state=seed,
     )

@@ -142,10 +142,10 @@ def test_choose_strategy_rule_and_held_out_check(tiny_backbone):
     def make(strategy):
         return TransferClassifier("efficientnet_lite0.random", strategy, image_size=32, epochs=1, verbose=False)
 
-    choice = choose_strategy(few.inputs, few.labels, make_estimator=make, backbone=backbone, modality="image")
+    choice = choose_strategy(few.inputs, few.labels, make_estimator=make, backbone=backbone)
     assert choice.strategy == "linear-probe" and "too few" in choice.reasons[0] and not choice.held_out
     more = digits.subset(tk_data.few_shot_indices(digits.labels, 8, 0))
-    choice = choose_strategy(more.inputs, more.labels, make_estimator=make, backbone=backbone, modality="image")
+    choice = choose_strategy(more.inputs, more.labels, make_estimator=make, backbone=backbone)
     assert choice.domain_distance is not None and choice.domain_distance > 0.5  # random weights: unsure of everything
     assert choice.proposed == "freeze" and set(choice.held_out) == {"linear-probe", "freeze"}
     assert choice.held_out_size == 20 and choice.strategy in ("linear-probe", "freeze")
@@ -186,6 +186,6 @@ def test_held_out_check_overturns_the_rule_only_beyond_one_standard_error(probe_
         return _Scripted(truth, probe_wrong if strategy == "linear-probe" else proposal_wrong)
 
     backbone = type("B", (), {"cfg": BackboneCfg(name="text-encoder", arch="bert", modality="text", feature_dim=4)})()
-    choice = choose_strategy(inputs, labels, make_estimator=make, backbone=backbone, modality="text")
+    choice = choose_strategy(inputs, labels, make_estimator=make, backbone=backbone)
     assert choice.proposed == "lp-ft" and choice.held_out_size == 20
     assert choice.strategy == expected, choice.reasons

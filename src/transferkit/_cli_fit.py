@@ -33,6 +33,18 @@ BASELINE_DESCRIPTIONS = {
 }
 
 
+def data_and_labels_per_class(args: argparse.Namespace) -> tuple[str, int | None]:
+    """The data set and labels per class asked for; bare, the built-in default with its default k."""
+    if args.data is None and args.labels_per_class is None:
+        return DEFAULT_DATA, DEFAULT_LABELS_PER_CLASS
+    return args.data or DEFAULT_DATA, args.labels_per_class
+
+
+def _accuracies(run: dict[str, Any]) -> list[float]:
+    """Test accuracy of each seed of one method."""
+    return [float(correct.mean()) for correct in run["correct"]]
+
+
 def _mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
@@ -45,10 +57,7 @@ def command_fit(args: argparse.Namespace) -> int:
     from .selection import transfer_gain
     from .strategies import get_strategy
 
-    data = args.data or DEFAULT_DATA
-    k = args.labels_per_class
-    if args.data is None and k is None:
-        k = DEFAULT_LABELS_PER_CLASS
+    data, k = data_and_labels_per_class(args)
     if k is not None and k < 0:
         raise TransferkitError(f"--labels-per-class must be >= 0; got {k}")
     if args.seeds < 1:
@@ -132,7 +141,7 @@ def command_fit(args: argparse.Namespace) -> int:
 
     transfer, baselines = runs[0], runs[1:]
     model = transfer["model"]
-    accuracies = [float(c.mean()) for c in transfer["correct"]]
+    accuracies = _accuracies(transfer)
     rows = [["method", "accuracy", "fit", "evaluate"]]
     name = transfer["strategy"] if model.backbone_ is None else f"{transfer['strategy']} ({model.backbone_.cfg.name})"
     if auto:
@@ -144,7 +153,7 @@ def command_fit(args: argparse.Namespace) -> int:
         rows.append(
             [
                 label,
-                _mean_std([float(c.mean()) for c in run["correct"]]),
+                _mean_std(_accuracies(run)),
                 f"{np.mean(run['fit_seconds']):.1f} s",
                 f"{np.mean(run['eval_seconds']):.1f} s",
             ]
@@ -168,8 +177,8 @@ def command_fit(args: argparse.Namespace) -> int:
         "layer": args.layer,
         "accuracy": float(np.mean(accuracies)),
         "accuracy_per_seed": accuracies,
-        "baselines": {b["strategy"]: float(np.mean([c.mean() for c in b["correct"]])) for b in baselines},
-        "baselines_per_seed": {b["strategy"]: [float(c.mean()) for c in b["correct"]] for b in baselines},
+        "baselines": {b["strategy"]: float(np.mean(_accuracies(b))) for b in baselines},
+        "baselines_per_seed": {b["strategy"]: _accuracies(b) for b in baselines},
         "baseline_fit_seconds": {b["strategy"]: float(np.mean(b["fit_seconds"])) for b in baselines},
         "gain": None,
         "gain_ci95": None,
@@ -189,7 +198,7 @@ def command_fit(args: argparse.Namespace) -> int:
     }
     saved = model
     if baselines:
-        best = max(baselines, key=lambda b: np.mean([c.mean() for c in b["correct"]]))
+        best = max(baselines, key=lambda b: np.mean(_accuracies(b)))
         estimate = transfer_gain(np.stack(transfer["correct"]), np.stack(best["correct"]))
         record.update(
             gain=estimate.gain,
@@ -206,7 +215,7 @@ def command_fit(args: argparse.Namespace) -> int:
             + (" One labelled draw: use --seeds 3 or more for the spread from the draw." if len(seeds) == 1 else "")
         )
         if estimate.negative:
-            best_accuracy = np.mean([c.mean() for c in best["correct"]])
+            best_accuracy = np.mean(_accuracies(best))
             print(
                 f"negative transfer: {name} scores {np.mean(accuracies):.3f}, {100 * -estimate.gain:.1f} points "
                 f"below target-only {best['strategy']} ({best_accuracy:.3f}); the interval of the gain "

@@ -55,15 +55,12 @@ def add_parsers(commands: Any) -> None:
 
 def command_rank(args: argparse.Namespace) -> int:
     """Score each candidate backbone on the labelled training examples and print the ranking."""
-    from ._cli_fit import DEFAULT_DATA, DEFAULT_LABELS_PER_CLASS
+    from ._cli_fit import data_and_labels_per_class
     from .cli import _print_table
     from .data import few_shot_indices, load_dataset
     from .selection import rank_backbones
 
-    data = args.data or DEFAULT_DATA
-    k = args.labels_per_class
-    if args.data is None and k is None:
-        k = DEFAULT_LABELS_PER_CLASS
+    data, k = data_and_labels_per_class(args)
     split = load_dataset(data, text_column=args.text_column, label_column=args.label_column)
     train = split.train if k is None else split.train.subset(few_shot_indices(split.train.labels, k, args.seed))
     names = "all" if args.backbones == "all" else [n.strip() for n in args.backbones.split(",") if n.strip()]

@@ -125,7 +125,6 @@ def choose_strategy(
     *,
     make_estimator: Any,
     backbone: Any,
-    modality: str,
     image_size: int | None = None,
     random_state: int = 0,
 ) -> StrategyChoice:
@@ -139,7 +138,6 @@ def choose_strategy(
         ``make_estimator(strategy_name) -> TransferClassifier`` with every other setting fixed.
     backbone : Backbone
         The backbone that will be transferred (for the domain distance).
-    modality : str
     image_size : int, optional
     random_state : int
         Seed of the held-out carving.
@@ -159,7 +157,7 @@ def choose_strategy(
             "or to fine-tune safely, so linear-probe"
         )
         return StrategyChoice("linear-probe", "linear-probe", reasons, None, k, seconds=time.perf_counter() - started)
-    distance = domain_distance(backbone, inputs, image_size=image_size) if modality == "image" else None
+    distance = domain_distance(backbone, inputs, image_size=image_size)  # None without a source head
     if distance is None:
         reasons.append(
             f"{backbone.cfg.name} has no source-task head to measure the domain distance with; "
@@ -251,7 +249,6 @@ def resolve_auto(estimator: Any, inputs: Any, labels: np.ndarray, modality: str)
                 labels,
                 make_estimator=lambda strategy: type(estimator)(**{**settings, "strategy": strategy}),
                 backbone=create_backbone(name),
-                modality=modality,
                 image_size=estimator.image_size,
                 random_state=int(estimator.random_state),
             )
