@@ -173,6 +173,9 @@ def train_network(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     extra_loss: ExtraLoss | None = None,
+    target_inputs: Any | None = None,
+    adaptation: nn.Module | None = None,
+    adaptation_weight: float = 1.0,
     fingerprint_extra: dict[str, Any] | None = None,
     prototypes: np.ndarray | None = None,
     desc: str = "training",
@@ -202,7 +205,16 @@ def train_network(
     resume : bool
         Continue from the checkpoint in ``checkpoint_dir`` (from scratch if there is none).
     extra_loss : callable, optional
-        ``(network, x, logits, y) -> loss`` added at every step (domain adaptation plugs in here).
+        ``(network, x, logits, y) -> loss`` added at every step.
+    target_inputs : array or list, optional
+        Unlabelled target-domain inputs (raw, like ``inputs``) for domain adaptation: every step
+        draws a target batch as large as the source batch (with replacement).
+    adaptation : nn.Module, optional
+        An adaptation loss (:mod:`transferkit.adaptation.losses`) called with the source and
+        target features and logits; its own parameters (a domain discriminator) train with the
+        network. Needs ``target_inputs``.
+    adaptation_weight : float
+        Trade-off of the adaptation loss; ``0`` trains exactly as without adaptation.
     fingerprint_extra : dict, optional
         More identity of the run (backbone, data) that a resumed checkpoint must match.
     prototypes : ndarray (K, D), optional
@@ -220,13 +232,13 @@ def train_network(
     n_classes = int(network.head.out_features)
     train_idx, val_idx = validation_split(labels, config.val_fraction, config.seed)
     augment = config.augment if config.augment is not None else modality == "image"
+    adapting = adaptation is not None and adaptation_weight > 0
+    if adapting and (target_inputs is None or len(target_inputs) == 0):
+        raise DataError("domain adaptation needs unlabelled target inputs (X_target); got none")
     if modality == "image":  # resize + normalise every image once; augmentation works on tensors
-        inputs = torch.cat(
-            [
-                preprocess(take(inputs, chunk))
-                for chunk in np.array_split(np.arange(len(labels)), max(1, len(labels) // 256))
-            ]
-        )
+        inputs = _preprocess_all(inputs, preprocess)
+        if adapting:
+            target_inputs = _preprocess_all(target_inputs, preprocess)
         batch_input: Preprocess | None = None
     else:
         batch_input = preprocess
@@ -242,7 +254,10 @@ def train_network(
         prototypes=prototypes,
     )
     strategy.prepare(network, context)
-    optimizer = _optimizer(strategy.apply(network), config)
+    groups = strategy.apply(network)
+    if adapting and any(True for _ in adaptation.parameters()):
+        groups.append({"name": "adaptation", "params": list(adaptation.parameters()), "lr_scale": 1.0})
+    optimizer = _optimizer(groups, config)
     steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config, steps_per_epoch))
 
@@ -263,7 +278,10 @@ def train_network(
                     f"the checkpoint in {str(checkpoint_dir)!r} was written by a different run (other data, "
                     "strategy or settings); resume with the same command, or choose an empty folder"
                 )
-            network.load_state_dict(found["model_state"])
+            model_state = found["model_state"]
+            if adapting:
+                adaptation.load_state_dict(_split_prefixed(model_state, _ADAPTATION_PREFIX))
+            network.load_state_dict(model_state)
             optimizer.load_state_dict(found["optimizer_state"])
             scheduler.load_state_dict(found["scheduler_state"])
             restore_rng(found["rng_tensors"], found["rng_meta"])
@@ -280,23 +298,29 @@ def train_network(
         epoch_started = time.perf_counter()
         strategy.on_epoch(epoch, network)
         set_train_mode(network, config.batchnorm)
+        if adapting:
+            adaptation.train()
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
         torch.manual_seed(config.seed * 1_000_003 + epoch + 1)  # dropout
         order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
         total_loss, seen = 0.0, 0
         batches = range(0, len(order), config.batch_size)
         bar = _bar(len(batches), f"{desc} {epoch + 1}/{config.epochs}") if show else None
-        for start in batches:
+        for step, start in enumerate(batches):
             index = order[start : start + config.batch_size]
-            if batch_input is None:
-                x = inputs[index]  # (B, C, S, S)
-                if augment:
-                    x = random_resized_crop(x, generator, scale=config.crop_scale, hflip=config.hflip)
-            else:
-                x = batch_input(take(inputs, index))
+            x = _batch(inputs, index, batch_input, augment, generator, config)
             y = y_all[index]  # (B,)
-            logits = network(x)  # (B, K)
+            adaptation_loss = None
+            if adapting:
+                target_index = torch.randint(len(target_inputs), (len(index),), generator=generator).numpy()
+                x_t = _batch(target_inputs, target_index, batch_input, augment, generator, config)
+                progress_fraction = (epoch * steps_per_epoch + step) / (config.epochs * steps_per_epoch)
+                logits, adaptation_loss = _adaptation_step(network, adaptation, x, x_t, progress_fraction)
+            else:
+                logits = network(x)  # (B, K)
             loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+            if adaptation_loss is not None:
+                loss = loss + adaptation_weight * adaptation_loss
             penalty = strategy.penalty(network)
             if penalty is not None:
                 loss = loss + penalty
@@ -347,7 +371,7 @@ def train_network(
             save_checkpoint(
                 checkpoint_dir,
                 epoch=epoch,
-                model_state=network.state_dict(),
+                model_state=_with_adaptation(network, adaptation if adapting else None),
                 optimizer_state=optimizer.state_dict(),
                 scheduler_state=_json_safe(scheduler.state_dict()),
                 extra_tensors=best["state"],
@@ -366,6 +390,62 @@ def train_network(
     network.eval()
     result.seconds = time.perf_counter() - started
     return result
+
+
+_ADAPTATION_PREFIX = "__adaptation__."
+
+
+def _preprocess_all(inputs: Any, preprocess: Preprocess) -> torch.Tensor:
+    """Every image resized and normalised once, ``(N, C, S, S)``."""
+    chunks = np.array_split(np.arange(len(inputs)), max(1, len(inputs) // 256))
+    return torch.cat([preprocess(take(inputs, chunk)) for chunk in chunks])
+
+
+def _batch(
+    inputs: Any,
+    index: np.ndarray,
+    batch_input: Preprocess | None,
+    augment: bool,
+    generator: torch.Generator,
+    config: TrainConfig,
+) -> Any:
+    """The network input of the examples at ``index``: preprocessed images (augmented) or a raw batch."""
+    if batch_input is not None:
+        return batch_input(take(inputs, index))
+    x = inputs[index]  # (B, C, S, S)
+    if augment:
+        x = random_resized_crop(x, generator, scale=config.crop_scale, hflip=config.hflip)
+    return x
+
+
+def _adaptation_step(
+    network: nn.Module, adaptation: nn.Module, x_s: Any, x_t: Any, progress_fraction: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source logits ``(B, K)`` and the adaptation loss of one source and one target batch.
+
+    Tensor batches go through the network together, so BatchNorm layers see both domains in
+    one batch (as in the papers' code); token batches, which pad differently, go one by one.
+    """
+    if isinstance(x_s, torch.Tensor):
+        features = network.features(torch.cat([x_s, x_t]))  # (2B, D)
+        f_s, f_t = features[: len(x_s)], features[len(x_s) :]
+    else:
+        f_s, f_t = network.features(x_s), network.features(x_t)  # (B, D) each
+    logits_s, logits_t = network.head(f_s), network.head(f_t)  # (B, K) each
+    return logits_s, adaptation(f_s, f_t, logits_s, logits_t, progress=progress_fraction)["loss"]
+
+
+def _with_adaptation(network: nn.Module, adaptation: nn.Module | None) -> dict[str, torch.Tensor]:
+    state = network.state_dict()
+    if adaptation is not None:
+        state.update({_ADAPTATION_PREFIX + k: v for k, v in adaptation.state_dict().items()})
+    return state
+
+
+def _split_prefixed(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """Remove and return the entries of ``state`` whose keys start with ``prefix`` (prefix dropped)."""
+    keys = [k for k in state if k.startswith(prefix)]
+    return {k[len(prefix) :]: state.pop(k) for k in keys}
 
 
 def _no_features() -> np.ndarray:
