@@ -1,0 +1,212 @@
+"""Compare adaptation methods with source-only on a pair of domains, over seeds.
+
+What ``transferkit adapt`` prints and ``benchmarks/adaptation.py`` measures: for every
+method, the target accuracy (when the target's labels are there *for evaluation*), the
+domain distance before and after, the time; the label-free choice and its gain over
+source-only with a 95 % interval; and the target-oracle (trained on the target's labels)
+as the ceiling.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from ..selection.distance import mmd, proxy_a_distance
+from ..selection.guard import transfer_gain
+from ..strategies.linear_probe import ProbeHead
+from .deep import AdaptationConfig, FeatureAdapter
+from .run import DEFAULT_WEIGHTS, dense_features, select_adaptation
+from .shallow import coral_transform
+
+__all__ = ["compare_adaptation", "domain_distance", "match_resolution", "tfidf_features", "check_same_labels"]
+
+_DISTANCE_ROWS = 600  # per domain: enough for a stable A-distance, fast enough for every method
+
+
+def check_same_labels(source_classes: list[str], target_classes: list[str]) -> None:
+    """Raise a :class:`DataError` naming the difference when the two label sets differ."""
+    if list(source_classes) == list(target_classes):
+        return
+    only_source = sorted(set(source_classes) - set(target_classes))
+    only_target = sorted(set(target_classes) - set(source_classes))
+    detail = f"only in the source: {only_source or 'none'}; only in the target: {only_target or 'none'}"
+    if not only_source and not only_target:
+        detail = f"same labels in a different order: {list(source_classes)} vs {list(target_classes)}"
+    raise DataError(f"the source and target label sets differ ({detail}); domain adaptation needs the same labels")
+
+
+def match_resolution(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bring two image arrays to the smaller one's resolution (area averaging).
+
+    A classifier cannot be asked to read detail one domain never has: ``mnist`` (28×28)
+    against ``digits`` (8×8) compares digits at 8×8, as the issue's reference does.
+    """
+    if not isinstance(source, np.ndarray) or not isinstance(target, np.ndarray):
+        return source, target
+    size_s, size_t = source.shape[1:3], target.shape[1:3]
+    if size_s == size_t:
+        return source, target
+    smaller = min(size_s, size_t, key=lambda hw: hw[0] * hw[1])
+    return _shrink(source, smaller), _shrink(target, smaller)
+
+
+def _shrink(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if images.shape[1:3] == tuple(size):
+        return images
+    x = torch.as_tensor(images, dtype=torch.float32)
+    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)  # (N, C, H, W)
+    x = torch.nn.functional.interpolate(x, size=tuple(size), mode="area").round().clamp(0, 255).to(torch.uint8)
+    return (x[:, 0] if images.ndim == 3 else x.permute(0, 2, 3, 1)).numpy()
+
+
+def tfidf_features(fit_texts: list[str], *texts: list[str], max_features: int = 2000) -> list[np.ndarray]:
+    """TF-IDF (words and bigrams, sublinear tf) fitted on ``fit_texts``, applied to each of ``texts``.
+
+    Fit it on the source and the unlabelled target together: both are known at adaptation time.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=max_features)
+    vectorizer.fit(list(fit_texts))
+    return [dense_features(vectorizer.transform(list(t))) for t in texts]
+
+
+def domain_distance(a: np.ndarray, b: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """Gaussian MMD² and proxy A-distance of two feature sets (at most 600 rows of each)."""
+    rng = np.random.default_rng(seed)
+    a = a[rng.permutation(len(a))[:_DISTANCE_ROWS]]
+    b = b[rng.permutation(len(b))[:_DISTANCE_ROWS]]
+    return {"mmd": mmd(a, b), "a_distance": proxy_a_distance(a, b, seed=seed)}
+
+
+def _adapted_pair(
+    method: str, model: Any, source: np.ndarray, target: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Source and target as the adapted model reads them; ``None`` where features do not move."""
+    if isinstance(model, FeatureAdapter):
+        network = model.network_.eval()
+        with torch.no_grad():
+            return tuple(network.features(torch.as_tensor(x)).numpy() for x in (source, target))
+    if method == "shallow-coral":
+        return coral_transform(source, target), target
+    return None  # instance re-weighting changes which source examples count, not the features
+
+
+def compare_adaptation(
+    source: Any,
+    labels: np.ndarray,
+    target: Any,
+    *,
+    methods: list[str],
+    seeds: int = 3,
+    target_test: Any = None,
+    test_labels: np.ndarray | None = None,
+    target_labels: np.ndarray | None = None,
+    weights: tuple[float, ...] = DEFAULT_WEIGHTS,
+    settings: AdaptationConfig | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Run the label-free selection over ``seeds`` and score every method on the target.
+
+    Parameters
+    ----------
+    source : array, shape (N_s, D)
+        Labelled source features.
+    labels : ndarray of int, shape (N_s,)
+    target : array, shape (N_t, D)
+        Unlabelled target features the methods adapt to.
+    methods : list of str
+        Methods to compare; ``source-only`` is always added.
+    seeds : int
+        Seeds ``seed .. seed + seeds - 1`` (source split, initialisation, batch order).
+    target_test : array, shape (N_e, D), optional
+        Held-out target features to score on; with ``test_labels``, used *only* for scoring.
+    test_labels : ndarray, optional
+    target_labels : ndarray, optional
+        Labels of ``target``, for the target-oracle only (never for fitting a method).
+    weights, settings
+        See :func:`~transferkit.adaptation.run.select_adaptation`.
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``methods`` (per method: weights chosen, accuracy per seed, mean, std, distance after,
+        seconds), ``selected`` (choices per seed, accuracy, gain over source-only with a 95 %
+        interval, ``warning`` when it loses more than 2 points), ``oracle``, ``distance_before``.
+    """
+    source, target = dense_features(source), dense_features(target)
+    labels = np.asarray(labels, dtype=np.int64)
+    methods = ["source-only", *[m for m in dict.fromkeys(methods) if m != "source-only"]]
+    scored = target_test is not None and test_labels is not None
+    if scored:
+        target_test = dense_features(target_test)
+        test_labels = np.asarray(test_labels, dtype=np.int64)
+        if len(target_test) != len(test_labels):
+            raise DataError(f"{len(target_test)} target test examples but {len(test_labels)} test labels")
+    record: dict[str, Any] = {"distance_before": domain_distance(source, target, seed)}
+    rows = {
+        m: {"weights": [], "accuracy_per_seed": [], "correct": [], "seconds": [], "distance_after": None}
+        for m in methods
+    }
+    selected = {"choices": [], "accuracy_per_seed": [], "correct": []}
+    for s in range(seed, seed + seeds):
+        selection = select_adaptation(
+            methods, source, labels, target, weights=weights, settings=settings, random_state=s
+        )
+        for method in methods:
+            candidate = selection.per_method[method]
+            row = rows[method]
+            row["weights"].append(candidate.weight)
+            row["seconds"].append(sum(c.seconds for c in selection.candidates if c.method == method))
+            row["reverse_error"] = row.get("reverse_error", []) + [candidate.reverse_error]
+            if method == "source-only":
+                row["distance_after"] = record["distance_before"]
+            elif row["distance_after"] is None:  # first seed: enough to show the direction
+                pair = _adapted_pair(method, candidate.model, source[selection.train_index], target)
+                row["distance_after"] = None if pair is None else domain_distance(*pair, seed)
+            if scored:
+                correct = np.asarray(candidate.model.predict(target_test)) == test_labels  # (N_e,)
+                row["correct"].append(correct)
+                row["accuracy_per_seed"].append(float(correct.mean()))
+        best = selection.best
+        selected["choices"].append({"method": best.method, "weight": best.weight, "reverse_error": best.reverse_error})
+        if scored:
+            selected["correct"].append(rows[best.method]["correct"][-1])
+            selected["accuracy_per_seed"].append(rows[best.method]["accuracy_per_seed"][-1])
+    if scored:
+        for row in [*rows.values(), selected]:
+            row["accuracy"] = float(np.mean(row["accuracy_per_seed"]))
+            row["accuracy_std"] = float(np.std(row["accuracy_per_seed"], ddof=1)) if seeds > 1 else 0.0
+        for method, row in rows.items():
+            if method != "source-only":
+                row["gain"] = _gain(row["correct"], rows["source-only"]["correct"])
+        selected["gain"] = _gain(selected["correct"], rows["source-only"]["correct"])
+        if selected["gain"]["gain"] < -0.02:
+            selected["warning"] = (
+                f"the label-free choice scores {-100 * selected['gain']['gain']:.1f} points below source-only "
+                "on the target's labels: reverse validation chose badly here"
+            )
+    if scored and target_labels is not None:
+        started = time.perf_counter()
+        oracle = ProbeHead().fit(target, np.asarray(target_labels, dtype=np.int64))
+        record["oracle"] = {
+            "accuracy": float((oracle.predict(target_test) == test_labels).mean()),
+            "seconds": time.perf_counter() - started,
+            "note": "linear probe trained on the target's own labels: a ceiling, not a method",
+        }
+    for row in [*rows.values(), selected]:
+        row.pop("correct", None)
+    record["methods"] = rows
+    record["selected"] = selected
+    return record
+
+
+def _gain(transfer_correct: list[np.ndarray], baseline_correct: list[np.ndarray]) -> dict[str, Any]:
+    estimate = transfer_gain(np.stack(transfer_correct), np.stack(baseline_correct))
+    return {"gain": estimate.gain, "low": estimate.low, "high": estimate.high, "verdict": estimate.verdict}

@@ -1,0 +1,140 @@
+"""Two data sets as a domain-adaptation pair: labelled source, unlabelled target, features of both.
+
+The source lends all its labelled examples; the target's training part is the unlabelled
+data the methods adapt to, and its test part (with labels) is used only to score them. Both
+must have the same label set; images of different resolutions are brought to the smaller one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+from .compare import check_same_labels, match_resolution, tfidf_features
+
+__all__ = ["DomainPair", "load_pair", "TFIDF"]
+
+TFIDF = "tfidf"  # the representation name that means TF-IDF features instead of a backbone
+
+
+@dataclass
+class DomainPair:
+    """Features of a source and a target domain.
+
+    Attributes
+    ----------
+    source, target, test : ndarray, shape (N, D)
+        Labelled source, unlabelled target (its training part), target test part.
+    source_labels, target_labels, test_labels : ndarray of int
+        ``target_labels`` and ``test_labels`` serve the oracle and the scoring only.
+    classes : list of str
+    representation : str
+        Backbone name or ``"tfidf"``.
+    notes : list of str
+        What was done to make the pair comparable (resizing).
+    extract_seconds : float
+    """
+
+    source: np.ndarray
+    source_labels: np.ndarray
+    target: np.ndarray
+    target_labels: np.ndarray
+    test: np.ndarray
+    test_labels: np.ndarray
+    classes: list[str]
+    representation: str
+    notes: list[str] = field(default_factory=list)
+    extract_seconds: float = 0.0
+
+
+def load_pair(
+    source_name: str,
+    target_name: str,
+    *,
+    backbone: str | None = None,
+    image_size: int | None = None,
+    cache: bool = True,
+    load_options: dict[str, Any] | None = None,
+) -> DomainPair:
+    """Load two data sets (built-in names or paths) and extract the features of both.
+
+    Parameters
+    ----------
+    source_name, target_name : str
+        Anything :func:`transferkit.data.load_dataset` accepts.
+    backbone : str, optional
+        Backbone name, or ``"tfidf"`` for text; default by modality.
+    image_size : int, optional
+        Resize images to this for the backbone.
+    cache : bool
+        Use the feature cache.
+    load_options : dict, optional
+        Passed to ``load_dataset`` (``text_column``, ``label_column``, ...).
+
+    Returns
+    -------
+    DomainPair
+    """
+    from ..backbones import DEFAULT_BACKBONES, create_backbone
+    from ..data import load_dataset
+    from ..features import extract_features
+
+    options = load_options or {}
+    source_split = load_dataset(source_name, **options)
+    target_split = load_dataset(target_name, **options)
+    if source_split.train.modality != target_split.train.modality:
+        raise DataError(
+            f"source {source_name!r} holds {source_split.train.modality} data but target {target_name!r} "
+            f"holds {target_split.train.modality} data; a pair needs one modality"
+        )
+    check_same_labels(source_split.train.classes, target_split.train.classes)
+    modality = source_split.train.modality
+    source_inputs = _concatenate(source_split.train.inputs, source_split.test.inputs)
+    source_labels = np.concatenate([source_split.train.labels, source_split.test.labels])
+    target_inputs, test_inputs = target_split.train.inputs, target_split.test.inputs
+    notes = []
+    if modality == "image":
+        before = (np.shape(source_inputs)[1:3], np.shape(target_inputs)[1:3])
+        source_inputs, target_inputs = match_resolution(source_inputs, target_inputs)
+        _, test_inputs = match_resolution(source_inputs, test_inputs)
+        if before[0] != before[1]:
+            size = "x".join(map(str, np.shape(source_inputs)[1:3]))
+            notes.append(f"both domains brought to {size} px (the smaller resolution) before the backbone")
+    started = time.perf_counter()
+    name = backbone or DEFAULT_BACKBONES.get(modality)
+    if name == TFIDF:
+        if modality != "text":
+            raise DataError(f"'tfidf' features need text data; {source_name!r} holds {modality} data")
+        features = tfidf_features([*source_inputs, *target_inputs], source_inputs, target_inputs, test_inputs)
+    else:
+        if name is None:
+            raise DataError(f"no default backbone for {modality} data; name one with --backbone")
+        model = create_backbone(name)
+        if model.cfg.modality != modality:
+            raise DataError(f"backbone {name!r} reads {model.cfg.modality} but the data are {modality}")
+        features = [
+            extract_features(model, inputs, image_size=image_size, cache=cache, desc=f"extracting {part}").features
+            for part, inputs in (("source", source_inputs), ("target", target_inputs), ("target test", test_inputs))
+        ]
+    return DomainPair(
+        source=features[0],
+        source_labels=source_labels,
+        target=features[1],
+        target_labels=target_split.train.labels,
+        test=features[2],
+        test_labels=target_split.test.labels,
+        classes=list(source_split.train.classes),
+        representation=name,
+        notes=notes,
+        extract_seconds=time.perf_counter() - started,
+    )
+
+
+def _concatenate(a: Any, b: Any) -> Any:
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return np.concatenate([a, b])
+    return [*a, *b]
