@@ -112,6 +112,16 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         a prior mixed into the probe with a weight chosen by leave-one-out on the labelled examples
         only (see :class:`transferkit.strategies.label_prior.DescriptionPriorHead`); LP-FT then
         fine-tunes from that head.
+    adaptation : str, optional
+        Domain adaptation to the unlabelled ``X_target`` given to :meth:`fit`: ``"dann"``,
+        ``"coral"``, ``"mmd"``, ``"cdan"`` (losses on a bottleneck over frozen features with
+        ``linear-probe``, the fast default; on the whole network with a fine-tuning strategy),
+        ``"shallow-coral"``, ``"kmm"``, ``"kliep"`` (frozen features only), or ``"auto"``: every
+        method and ``source-only``, chosen by reverse validation without target labels (see
+        :mod:`transferkit.adaptation.run`).
+    adaptation_weight : float, optional
+        Trade-off of the adaptation loss; ``None`` chooses it among 0.3 and 1 by reverse
+        validation on frozen features, and uses 1 when fine-tuning the network.
 
     Attributes
     ----------
@@ -151,6 +161,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         checkpoint_dir: str | None = None,
         resume: bool = False,
         label_descriptions: str | dict[str, Any] | None = None,
+        adaptation: str | None = None,
+        adaptation_weight: float | None = None,
     ) -> None:
         self.backbone = backbone
         self.strategy = strategy
@@ -168,6 +180,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
         self.label_descriptions = label_descriptions
+        self.adaptation = adaptation
+        self.adaptation_weight = adaptation_weight
 
     # -- checks -----------------------------------------------------------------
     def _check_params(self) -> None:
@@ -190,6 +204,14 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             raise bad("C", "a float > 0")
         if self.backbone is not None and not isinstance(self.backbone, str):
             raise bad("backbone", "None or a backbone name (see `transferkit list`)")
+        if self.adaptation is not None:
+            from .adaptation.run import METHODS
+
+            if self.adaptation not in (*METHODS, "auto"):
+                raise bad("adaptation", f"None, 'auto' or one of {', '.join(METHODS)}")
+        weight = self.adaptation_weight
+        if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0):
+            raise bad("adaptation_weight", "None or a float >= 0")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -208,13 +230,15 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         return strategy
 
     # -- fitting ----------------------------------------------------------------
-    def fit(self, X: Any, y: Any) -> TransferClassifier:
-        """Fit on labelled examples.
+    def fit(self, X: Any, y: Any, X_target: Any = None) -> TransferClassifier:
+        """Fit on labelled examples (and, with ``adaptation``, unlabelled target-domain examples).
 
         Parameters
         ----------
         X : array of images ``(N, H, W[, C])``, list of image paths, list of strings, or ``(N, D)`` array
         y : array-like of shape (N,)
+        X_target : same form as ``X``, optional
+            Unlabelled examples of the target domain; required with ``adaptation``.
 
         Returns
         -------
@@ -230,6 +254,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             raise DataError(
                 f"y must be 1-D with one label per example of X; got shape {labels.shape} for {len(inputs)} examples"
             )
+        target_inputs = self._check_target(X_target, modality)
         if zero_shot:
             classes = np.asarray(list(_description_labels(self.label_descriptions)))
             encoded = np.zeros(0, dtype=np.int64)
@@ -269,8 +294,10 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
 
                     descriptions = read_label_descriptions(self.label_descriptions, list(classes))
                     prototypes = embed_descriptions(backbone, descriptions, list(classes))
-                if getattr(strategy, "trains", False):
-                    model = self._train(strategy, inputs, encoded, len(classes), modality, prototypes)
+                if self.adaptation is not None and not getattr(strategy, "trains", False):
+                    model = self._adapt_features(inputs, encoded, target_inputs)
+                elif getattr(strategy, "trains", False):
+                    model = self._train(strategy, inputs, encoded, len(classes), modality, prototypes, target_inputs)
                 elif prototypes is not None:
                     from .strategies.label_prior import DescriptionPriorHead
 
@@ -282,6 +309,11 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             else:
                 from .strategies.baselines import baseline_for
 
+                if self.adaptation is not None:
+                    raise TransferkitError(
+                        f"adaptation={self.adaptation!r} needs a backbone; the target-only baseline "
+                        f"{strategy.name!r} has none"
+                    )
                 self.backbone_ = None
                 model = baseline_for(modality, strategy.name, random_state=self.random_state, verbose=self.verbose)
                 if getattr(strategy, "steps", None) is not None:
@@ -315,6 +347,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         n_classes: int,
         modality: str,
         prototypes: np.ndarray | None = None,
+        target_inputs: Any = None,
     ) -> TransferNetwork:
         from .data._dataset import content_hash
 
@@ -322,6 +355,18 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         if self.resume and self.checkpoint_dir is None:
             raise TransferkitError("resume=True needs checkpoint_dir, the folder holding the run's checkpoints")
         network = TransferNetwork(self.backbone_, n_classes)
+        adaptation, weight = None, 1.0
+        if self.adaptation is not None:
+            from .adaptation import DEEP_METHODS, make_adaptation_loss
+
+            if self.adaptation not in DEEP_METHODS:
+                raise TransferkitError(
+                    f"adaptation={self.adaptation!r} works on frozen features (strategy='linear-probe'); "
+                    f"fine-tuning {strategy.name!r} takes one of {', '.join(DEEP_METHODS)}"
+                )
+            adaptation = make_adaptation_loss(self.adaptation, self.backbone_.cfg.feature_dim, n_classes)
+            weight = 1.0 if self.adaptation_weight is None else float(self.adaptation_weight)
+            self.history_["adaptation"] = {"method": self.adaptation, "weight": weight, "path": "network"}
         result = train_network(
             network,
             strategy,
@@ -334,7 +379,12 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             checkpoint_dir=self.checkpoint_dir,
             resume=bool(self.resume),
             prototypes=prototypes,
+            target_inputs=target_inputs,
+            adaptation=adaptation,
+            adaptation_weight=weight,
             fingerprint_extra={
+                "adaptation": [self.adaptation, weight],
+                "target": None if target_inputs is None else content_hash(target_inputs),
                 "backbone": self.backbone_.cfg.name,
                 "sha256": self.backbone_.cfg.sha256,
                 "image_size": self.image_size,
@@ -352,6 +402,39 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             stopped_early=result.stopped_early,
         )
         return network
+
+    def _check_target(self, X_target: Any, modality: str) -> Any:
+        """``X_target`` as inputs, checked against ``adaptation`` and the modality of ``X``."""
+        if self.adaptation is None:
+            if X_target is not None:
+                raise TransferkitError(
+                    "X_target is only used for domain adaptation; set adaptation= (e.g. 'dann') or leave it out"
+                )
+            return None
+        if X_target is None or len(X_target) == 0:
+            raise DataError(
+                f"adaptation={self.adaptation!r} needs unlabelled target examples: call fit(X, y, X_target=...)"
+            )
+        target_modality = infer_modality(X_target)
+        if target_modality != modality:
+            raise DataError(f"X holds {modality} data but X_target holds {target_modality} data; expected the same")
+        return _as_inputs(X_target)
+
+    def _adapt_features(self, inputs: Any, encoded: np.ndarray, target_inputs: Any) -> Any:
+        """Adapt on frozen features: choose the method / weight without target labels, then fit on all of X."""
+        from .adaptation.run import DEEP_METHODS, METHODS, fit_method, select_adaptation
+
+        source = self._features(inputs, "extracting source")
+        target = self._features(target_inputs, "extracting target")
+        method, weight, selection = self.adaptation, self.adaptation_weight, None
+        needs_choice = method == "auto" or (method in DEEP_METHODS and weight is None)
+        if needs_choice:
+            methods = list(METHODS) if method == "auto" else [method]
+            chosen = select_adaptation(methods, source, encoded, target, random_state=int(self.random_state))
+            method, weight, selection = chosen.best.method, chosen.best.weight, chosen.to_dict()
+        model = fit_method(method, source, encoded, target, weight=weight, random_state=int(self.random_state))
+        self.history_["adaptation"] = {"method": method, "weight": weight, "path": "features", "selection": selection}
+        return model
 
     def _features(self, inputs: np.ndarray | list[str], desc: str) -> np.ndarray:
         result = extract_features(
@@ -510,6 +593,10 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
                 )
             if config["model_class"] == "TransferNetwork":
                 estimator.model_ = _load_network(estimator.backbone_, config["model_config"], arrays, strategy)
+            elif config["model_class"] == "FeatureAdapter":
+                from .adaptation.deep import FeatureAdapter
+
+                estimator.model_ = FeatureAdapter.from_arrays(config["model_config"], arrays)
             elif config["model_class"] == "DescriptionPriorHead":
                 from .strategies.label_prior import DescriptionPriorHead
 
