@@ -122,6 +122,9 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     adaptation_weight : float, optional
         Trade-off of the adaptation loss; ``None`` chooses it among 0.3 and 1 by reverse
         validation on frozen features, and uses 1 when fine-tuning the network.
+    adaptation_settings : AdaptationConfig or dict, optional
+        The bottleneck network and its training on frozen features (``steps``, ``lr``,
+        ``bottleneck_dim``, ...); see :class:`transferkit.adaptation.AdaptationConfig`.
 
     Attributes
     ----------
@@ -163,6 +166,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         label_descriptions: str | dict[str, Any] | None = None,
         adaptation: str | None = None,
         adaptation_weight: float | None = None,
+        adaptation_settings: Any = None,
     ) -> None:
         self.backbone = backbone
         self.strategy = strategy
@@ -182,6 +186,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.label_descriptions = label_descriptions
         self.adaptation = adaptation
         self.adaptation_weight = adaptation_weight
+        self.adaptation_settings = adaptation_settings
 
     # -- checks -----------------------------------------------------------------
     def _check_params(self) -> None:
@@ -208,7 +213,9 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             from .adaptation.run import METHODS
 
             if self.adaptation not in (*METHODS, "auto"):
-                raise bad("adaptation", f"None, 'auto' or one of {', '.join(METHODS)}")
+                from .errors import did_you_mean
+
+                raise did_you_mean("adaptation method of TransferClassifier", str(self.adaptation), [*METHODS, "auto"])
         weight = self.adaptation_weight
         if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0):
             raise bad("adaptation_weight", "None or a float >= 0")
@@ -422,17 +429,27 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
 
     def _adapt_features(self, inputs: Any, encoded: np.ndarray, target_inputs: Any) -> Any:
         """Adapt on frozen features: choose the method / weight without target labels, then fit on all of X."""
-        from .adaptation.run import DEEP_METHODS, METHODS, fit_method, select_adaptation
+        from .adaptation.deep import AdaptationConfig
+        from .adaptation.run import DEEP_METHODS, DEFAULT_WEIGHTS, METHODS, fit_method, select_adaptation
 
+        settings = self.adaptation_settings
+        if isinstance(settings, dict):
+            settings = AdaptationConfig.from_dict(settings)
+        elif settings is not None and not isinstance(settings, AdaptationConfig):
+            raise TransferkitError(
+                "The 'adaptation_settings' parameter of TransferClassifier must be None, an AdaptationConfig or "
+                f"a dict. Got {settings!r} instead."
+            )
         source = self._features(inputs, "extracting source")
         target = self._features(target_inputs, "extracting target")
         method, weight, selection = self.adaptation, self.adaptation_weight, None
-        needs_choice = method == "auto" or (method in DEEP_METHODS and weight is None)
-        if needs_choice:
+        common = {"settings": settings, "random_state": int(self.random_state)}
+        if method == "auto" or (method in DEEP_METHODS and weight is None):
             methods = list(METHODS) if method == "auto" else [method]
-            chosen = select_adaptation(methods, source, encoded, target, random_state=int(self.random_state))
+            weights = DEFAULT_WEIGHTS if weight is None else (float(weight),)
+            chosen = select_adaptation(methods, source, encoded, target, weights=weights, **common)
             method, weight, selection = chosen.best.method, chosen.best.weight, chosen.to_dict()
-        model = fit_method(method, source, encoded, target, weight=weight, random_state=int(self.random_state))
+        model = fit_method(method, source, encoded, target, weight=weight, **common)
         self.history_["adaptation"] = {"method": method, "weight": weight, "path": "features", "selection": selection}
         return model
 
@@ -619,7 +636,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _json_param(value: Any) -> Any:
-    return value.to_dict() if isinstance(value, TrainConfig) else value
+    return value.to_dict() if hasattr(value, "to_dict") else value  # TrainConfig, AdaptationConfig
 
 
 def _module_arrays(network: torch.nn.Module) -> dict[str, torch.Tensor]:
