@@ -821,3 +821,17 @@ def test_estimator_settings_reach_the_feature_path_and_a_given_weight_is_the_onl
     assert tried == {5.0}
     with pytest.raises(TransferkitError, match=r"'adaptation_settings' parameter .* Got 3 instead"):
         TransferClassifier("tiny", adaptation="mmd", adaptation_settings=3).fit(X, y, X_target=X_target)
+
+
+def test_cli_adapt_takes_feature_vectors_as_they_are(tmp_path, capsys):
+    """Tabular data (an .npz of feature vectors) needs no backbone; a shifted target is adapted and scored."""
+    rng = np.random.default_rng(0)
+    y = np.array(["cat", "dog"] * 60)
+    signal = (y == "dog")[:, None] * np.r_[2.0, 0, 0, 0, 0]  # (120, 5): class on the first axis
+    np.savez(tmp_path / "source.npz", X=rng.normal(size=(120, 5)) + signal, y=y)
+    np.savez(tmp_path / "target.npz", X=rng.normal(size=(120, 5)) + signal + np.r_[0, 3.0, 0, 0, 0], y=y)
+    argv = ["adapt", "--source", str(tmp_path / "source.npz"), "--target", str(tmp_path / "target.npz")]
+    status, out, err = _run(capsys, *argv, "--method", "coral,kmm", "--steps", "20", "--seeds", "1")
+    assert status == 0, err
+    assert "on input features" in out and "source-only" in out and "kmm" in out
+    _assert_user_error(capsys, [*argv, "--backbone", "tfidf"], "feature vectors", "'tfidf'")

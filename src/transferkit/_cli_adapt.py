@@ -28,7 +28,7 @@ def add_parser(commands: Any) -> None:
     )
     adapt.add_argument("--image-size", type=int, help="resize images to this for the backbone")
     adapt.add_argument("--weight", type=float, help="adaptation weight of the deep methods (default: chosen, 0.3 or 1)")
-    adapt.add_argument("--steps", type=int, help="training steps of the deep methods (default 1500)")
+    adapt.add_argument("--steps", type=int, help="training steps of the deep methods (default 600)")
     adapt.add_argument("--seeds", type=int, default=3, help="seeds to run (default 3)")
     adapt.add_argument("--seed", type=int, default=0, help="first seed")
     adapt.add_argument("--text-column")

@@ -50,7 +50,7 @@ class AdaptationConfig:
     weight: float = 1.0
     bottleneck_dim: int = 256
     dropout: float = 0.5
-    steps: int = 1500
+    steps: int = 600  # what the benchmark measured on the image pairs (BENCHMARKS.md)
     lr: float = 1e-3
     batch_size: int = 64
 

@@ -67,7 +67,8 @@ def load_pair(
     source_name, target_name : str
         Anything :func:`transferkit.data.load_dataset` accepts.
     backbone : str, optional
-        Backbone name, or ``"tfidf"`` for text; default by modality.
+        Backbone name, or ``"tfidf"`` for text; default by modality. Tabular data (feature
+        vectors, e.g. an ``.npz`` of ``X`` and ``y``) are adapted as they are.
     image_size : int, optional
         Resize images to this for the backbone.
     cache : bool
@@ -106,7 +107,16 @@ def load_pair(
             notes.append(f"both domains brought to {size} px (the smaller resolution) before the backbone")
     started = time.perf_counter()
     name = backbone or DEFAULT_BACKBONES.get(modality)
-    if name == TFIDF:
+    if modality == "tabular":  # features already: adapt them as they are
+        if backbone is not None:
+            raise DataError(f"{source_name!r} holds feature vectors; leave out the backbone ({backbone!r})")
+        name = "input"  # printed as "on input features"
+        features = [np.asarray(x, dtype=np.float32) for x in (source_inputs, target_inputs, test_inputs)]
+        if features[0].shape[1] != features[1].shape[1]:
+            raise DataError(
+                f"source features have {features[0].shape[1]} columns but target features {features[1].shape[1]}"
+            )
+    elif name == TFIDF:
         if modality != "text":
             raise DataError(f"'tfidf' features need text data; {source_name!r} holds {modality} data")
         features = tfidf_features([*source_inputs, *target_inputs], source_inputs, target_inputs, test_inputs)
