@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import adaptation  # noqa: E402
 import finetune  # noqa: E402
 import label_descriptions  # noqa: E402
+import parameter_transfer  # noqa: E402
 import selection  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -361,6 +362,18 @@ def write_markdown(results: dict, path: Path) -> None:
             "",
         ]
         lines += list(dict.fromkeys(_stamp(part) for part in adapt_parts)) + [""]
+    if "param_transfer" in results:
+        part = results["param_transfer"]
+        lines += [
+            "## Parameter transfer for logistic regression (Chelba & Acero)",
+            "",
+            "Source: LR on all 1,000 Amazon sentences. Target: k sentences per class drawn from Yelp's / IMDb's "
+            "training part, seeds 0-4, tested on the fixed test part (200). `transfer LR` is "
+            "`TransferLogisticRegression` with λ by 5-fold (or fewer) cross-validation of the log-loss on the k "
+            "per class. The gain is over the better baseline, with the negative-transfer guard's 95% interval.",
+            "",
+        ]
+        lines += parameter_transfer.markdown_parameter_transfer(part["rows"]) + ["", _stamp(part), ""]
     if results.get("notes"):
         lines += ["## Notes", ""] + [f"- {note}" for note in results["notes"]] + [""]
     path.write_text("\n".join(lines))
@@ -371,7 +384,7 @@ def main() -> int:
     parser.add_argument(
         "--only",
         default="fmnist,yelp,throughput,cache,finetune-fmnist,finetune-fmnist-long,finetune-fmnist-128,"
-        "finetune-yelp,labels,rank,rank-reference,auto-fmnist,auto-yelp,adapt-images,adapt-minilm,adapt-tfidf",
+        "finetune-yelp,labels,rank,rank-reference,auto-fmnist,auto-yelp,adapt-images,adapt-minilm,adapt-tfidf,param-transfer",
     )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--yelp-seeds", type=int, default=5)
@@ -426,6 +439,8 @@ def main() -> int:
     ):
         if name in parts:
             results[name.replace("-", "_")] = {"rows": bench(args.seeds), **stamp}
+    if "param-transfer" in parts:
+        results["param_transfer"] = {"rows": parameter_transfer.bench_parameter_transfer(), **stamp}
     out.write_text(json.dumps(results, indent=2))
     write_markdown(results, Path(args.markdown))
     print(f"wrote {args.out} and {args.markdown}")
