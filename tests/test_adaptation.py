@@ -291,6 +291,7 @@ def test_the_loop_ignores_an_adaptation_loss_at_weight_zero_and_needs_a_target_a
 def tiny_estimators(monkeypatch, tiny_backbone):
     """``create_backbone`` (for fit and load) returns a fresh tiny random backbone, the same weights every time."""
     monkeypatch.setattr("transferkit.estimators.create_backbone", lambda name: tiny_backbone())
+    monkeypatch.setattr("transferkit._persistence.create_backbone", lambda name: tiny_backbone())
 
 
 def test_weight_zero_is_source_only_when_fine_tuning_the_network(tiny_estimators):

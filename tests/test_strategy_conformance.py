@@ -49,6 +49,7 @@ def test_strategy_trains_the_intended_parameters_and_round_trips(
 ):
     # fresh copies of the session's backbones instead of reloading weights for every fit and load
     monkeypatch.setattr("transferkit.estimators.create_backbone", lambda name: copy.deepcopy(backbone_factory(name)))
+    monkeypatch.setattr("transferkit._persistence.create_backbone", lambda name: copy.deepcopy(backbone_factory(name)))
     modality = backbone_cfg(backbone).modality
     X, y = _data(modality)
     model = TransferClassifier(
