@@ -3,7 +3,7 @@
 Source: a logistic regression (C=1) on all 1,000 Amazon sentences. Target: per seed, k
 sentences of each class drawn from the target's training part (seeded, `few_shot_indices`),
 tested on its fixed test part (200). Features: MiniLM embeddings, or TF-IDF fitted on the
-Amazon sentences and the target's sentences together (no labels involved). Methods:
+Amazon sentences and the target's training sentences together (no labels involved). Methods:
 source-only (the Amazon model as it is), target-only (LR, C=1, on the k per class), and
 `TransferLogisticRegression` with λ chosen by cross-validation on the k per class. The
 negative-transfer guard's interval (`transfer_gain`) compares transfer with the better of the
@@ -17,15 +17,8 @@ from __future__ import annotations
 import statistics
 import time
 
-import numpy as np
-from sklearn.linear_model import LogisticRegression
-
-from transferkit.adaptation import tfidf_features
-from transferkit.backbones import create_backbone
-from transferkit.data import few_shot_indices, load_dataset
-from transferkit.features import extract_features
-from transferkit.pretraining import TransferLogisticRegression
-from transferkit.selection.guard import transfer_gain
+from transferkit.adaptation.pairs import load_pair
+from transferkit.pretraining.compare import compare_parameter_transfer
 
 SOURCE = "sentiment-amazon"
 TARGETS = ("sentiment-yelp", "sentiment-imdb")
@@ -33,59 +26,33 @@ KS = (4, 16, 64)
 SEEDS = 5
 
 
-def _features(representation: str, source: list[str], train: list[str], test: list[str]) -> list[np.ndarray]:
-    if representation == "tfidf":
-        return tfidf_features([*source, *train, *test], source, train, test)
-    backbone = create_backbone(representation)
-    return [extract_features(backbone, texts, cache=True).features for texts in (source, train, test)]
-
-
 def bench_parameter_transfer(seeds: int = SEEDS) -> list[dict]:
-    """One row per (target, features, k): accuracy per method over seeds, λ chosen, the guard's verdict."""
-    source_split = load_dataset(SOURCE)
-    source_texts = [*source_split.train.inputs, *source_split.test.inputs]
-    source_labels = np.concatenate([source_split.train.labels, source_split.test.labels])
+    """One row per (target, features, k): what `transferkit transfer-lr` computes, over ``seeds`` draws."""
     rows = []
     for target in TARGETS:
-        split = load_dataset(target)
         for representation in ("minilm_l6.sentence", "tfidf"):
-            F_source, F_train, F_test = _features(
-                representation, source_texts, list(split.train.inputs), list(split.test.inputs)
-            )
-            source_model = LogisticRegression(C=1.0, max_iter=2000).fit(F_source, source_labels)
-            source_correct = source_model.predict(F_test) == split.test.labels  # (n_test,)
+            pair = load_pair(SOURCE, target, backbone=representation)
             for k in KS:
-                correct = {"source-only": [], "target-only": [], "transfer": []}
-                lambdas, started = [], time.perf_counter()
-                for seed in range(seeds):
-                    index = few_shot_indices(split.train.labels, k, seed)
-                    X, y = F_train[index], split.train.labels[index]
-                    target_model = LogisticRegression(C=1.0, max_iter=2000).fit(X, y)
-                    transfer = TransferLogisticRegression(source_model, random_state=seed).fit(X, y)
-                    lambdas.append(transfer.lam_)
-                    correct["source-only"].append(source_correct)
-                    correct["target-only"].append(target_model.predict(F_test) == split.test.labels)
-                    correct["transfer"].append(transfer.predict(F_test) == split.test.labels)
-                accuracy = {m: [float(c.mean()) for c in v] for m, v in correct.items()}
-                best = max(("source-only", "target-only"), key=lambda m: statistics.mean(accuracy[m]))
-                gain = transfer_gain(np.stack(correct["transfer"]), np.stack(correct[best]))
+                started = time.perf_counter()
+                row = compare_parameter_transfer(
+                    pair.source,
+                    pair.source_labels,
+                    pair.target,
+                    pair.target_labels,
+                    pair.test,
+                    pair.test_labels,
+                    k=k,
+                    seeds=seeds,
+                )
                 rows.append(
                     {
                         "target": target,
                         "representation": representation,
-                        "k": k,
-                        "accuracy_per_seed": accuracy,
-                        "lambdas": lambdas,
-                        "best_baseline": best,
-                        "gain": {"gain": gain.gain, "low": gain.low, "high": gain.high, "verdict": gain.verdict},
-                        "beats_both": all(
-                            statistics.mean(accuracy["transfer"]) > statistics.mean(accuracy[m])
-                            for m in ("source-only", "target-only")
-                        ),
+                        **row,
                         "seconds": time.perf_counter() - started,
                     }
                 )
-                print(f"{target} {representation} k={k}: {rows[-1]['gain']['verdict']}", flush=True)
+                print(f"{target} {representation} k={k}: {row['gain']['verdict']}", flush=True)
     return rows
 
 

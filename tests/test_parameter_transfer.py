@@ -111,3 +111,55 @@ def test_errors_name_the_value(params, fit_args, error, message):
 def test_predict_before_fit_raises():
     with pytest.raises(NotFittedError, match="not fitted"):
         TransferLogisticRegression().predict(np.zeros((2, 10)))
+
+
+def test_compare_parameter_transfer_reports_the_better_baseline_and_the_guard():
+    from transferkit.pretraining.compare import compare_parameter_transfer
+
+    X_source, y_source = _task(2, 400, 0)
+    X_target, y_target = _task(2, 200, 1, shift=-2.5)
+    X_test, y_test = _task(2, 400, 2, shift=-2.5)
+    row = compare_parameter_transfer(X_source, y_source, X_target, y_target, X_test, y_test, k=8, seeds=3)
+    assert set(row["accuracy_per_seed"]) == {"source-only", "target-only", "transfer"}
+    assert all(len(values) == 3 for values in row["accuracy_per_seed"].values())
+    assert len(set(row["accuracy_per_seed"]["source-only"])) == 1  # the source model does not depend on the draw
+    assert row["best_baseline"] in ("source-only", "target-only") and len(row["lambdas"]) == 3
+    assert row["gain"]["low"] <= row["gain"]["gain"] <= row["gain"]["high"]
+    assert row["negative_transfer"] == (row["gain"]["high"] < 0)
+
+
+@pytest.mark.slow
+def test_cli_transfer_lr_prints_every_k_and_writes_json(tmp_path, capsys):
+    import json
+
+    from transferkit.cli import main
+
+    out_file = tmp_path / "lr.json"
+    argv = ["transfer-lr", "--source", "sentiment-amazon", "--target", "sentiment-imdb", "--backbone", "tfidf"]
+    status = main([*argv, "--labels-per-class", "4,16", "--seeds", "2", "--json", str(out_file)])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "source-only" in out and "transfer LR" in out and "vs " in out
+    record = json.loads(out_file.read_text())
+    assert [row["k"] for row in record["rows"]] == [4, 16]
+    assert all(len(row["lambdas"]) == 2 for row in record["rows"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--labels-per-class", "0"], "--labels-per-class must be positive ints"),
+        (["--labels-per-class", "a,b"], "Got 'a,b'"),
+        (["--seeds", "0"], "--seeds must be a positive int"),
+        (["--C", "0"], "--C must be a float > 0"),
+    ],
+)
+def test_cli_transfer_lr_user_errors(tmp_path, capsys, extra, fragment):
+    from transferkit.cli import main
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "a.npz", X=rng.normal(size=(40, 5)), y=np.array(["cat", "dog"] * 20))
+    path = str(tmp_path / "a.npz")
+    status = main(["transfer-lr", "--source", path, "--target", path, *extra])
+    err = capsys.readouterr().err
+    assert status == 2 and fragment in err and "Traceback" not in err

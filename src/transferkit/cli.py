@@ -112,10 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--quiet", action="store_true")
 
     from ._cli_adapt import add_parser as add_adapt_parser
+    from ._cli_pretrain import add_parser as add_transfer_lr_parser
     from ._cli_select import add_parsers
 
     add_parsers(commands)
     add_adapt_parser(commands)
+    add_transfer_lr_parser(commands)
 
     extract = commands.add_parser("extract", help="write a backbone's features of a data set to .npz")
     extract.add_argument("data")
@@ -343,10 +345,12 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _one_line_warning
     from ._cli_adapt import command_adapt
     from ._cli_fit import command_fit
+    from ._cli_pretrain import command_transfer_lr
     from ._cli_select import command_rank, command_similarity
 
     commands = {
         "adapt": command_adapt,
+        "transfer-lr": command_transfer_lr,
         "list": _command_list,
         "fit": command_fit,
         "rank": command_rank,
