@@ -37,6 +37,20 @@ def add_parser(commands: Any) -> None:
     adapt.add_argument("--quiet", action="store_true")
 
 
+def pair_from_args(args: argparse.Namespace) -> Any:
+    """The ``DomainPair`` named by ``--source``, ``--target``, ``--backbone``, ``--image-size`` and the CSV columns."""
+    from .adaptation.pairs import load_pair
+
+    options = {"text_column": args.text_column, "label_column": args.label_column}
+    return load_pair(
+        args.source,
+        args.target,
+        backbone=args.backbone,
+        image_size=args.image_size,
+        load_options={k: v for k, v in options.items() if v is not None},
+    )
+
+
 def _methods(spec: str) -> list[str]:
     from .adaptation.run import METHODS, check_method
 
@@ -49,7 +63,6 @@ def command_adapt(args: argparse.Namespace) -> int:
     """Load the pair, run every method over the seeds, print the comparison."""
     from ._io import atomic_write_json
     from .adaptation import AdaptationConfig, compare_adaptation
-    from .adaptation.pairs import load_pair
     from .adaptation.run import DEFAULT_WEIGHTS
     from .cli import _print_table
 
@@ -59,14 +72,7 @@ def command_adapt(args: argparse.Namespace) -> int:
     if args.weight is not None and args.weight < 0:
         raise TransferkitError(f"--weight must be a float >= 0. Got {args.weight} instead.")
     settings = AdaptationConfig().replace(steps=args.steps).validate()
-    options = {"text_column": args.text_column, "label_column": args.label_column}
-    pair = load_pair(
-        args.source,
-        args.target,
-        backbone=args.backbone,
-        image_size=args.image_size,
-        load_options={k: v for k, v in options.items() if v is not None},
-    )
+    pair = pair_from_args(args)
     record = compare_adaptation(
         pair.source,
         pair.source_labels,

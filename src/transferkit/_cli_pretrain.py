@@ -43,8 +43,8 @@ def _ks(spec: str) -> list[int]:
 
 def command_transfer_lr(args: argparse.Namespace) -> int:
     """Run source-only, target-only and the transfer LR at every k; print the table and the guard's verdict."""
+    from ._cli_adapt import pair_from_args
     from ._io import atomic_write_json
-    from .adaptation.pairs import load_pair
     from .cli import _print_table
     from .pretraining.compare import compare_parameter_transfer
 
@@ -53,14 +53,7 @@ def command_transfer_lr(args: argparse.Namespace) -> int:
         raise TransferkitError(f"--seeds must be a positive int. Got {args.seeds} instead.")
     if not args.C > 0:
         raise TransferkitError(f"--C must be a float > 0. Got {args.C} instead.")
-    options = {"text_column": args.text_column, "label_column": args.label_column}
-    pair = load_pair(
-        args.source,
-        args.target,
-        backbone=args.backbone,
-        image_size=args.image_size,
-        load_options={k: v for k, v in options.items() if v is not None},
-    )
+    pair = pair_from_args(args)
     rows = [
         compare_parameter_transfer(
             pair.source,
