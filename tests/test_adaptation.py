@@ -37,7 +37,7 @@ from transferkit.adaptation import (
     match_resolution,
     select_adaptation,
 )
-from transferkit.adaptation.deep import _TrainEverything
+from transferkit.adaptation.deep import _TrainEverything, bottleneck_train_config
 from transferkit.adaptation.losses import grl_coefficient
 from transferkit.adaptation.run import reverse_validation_error
 from transferkit.cli import main
@@ -230,18 +230,7 @@ def _source_only_reference(xs: np.ndarray, ys: np.ndarray, config: AdaptationCon
     """The bottleneck network trained by the loop with no adaptation at all, as FeatureAdapter.fit sets it up."""
     torch.manual_seed(seed)
     network = BottleneckNetwork(xs.shape[1], int(ys.max()) + 1, config.bottleneck_dim, config.dropout)
-    steps_per_epoch = -(-len(ys) // config.batch_size)
-    train = TrainConfig(
-        seed=seed,
-        epochs=max(1, round(config.steps / steps_per_epoch)),
-        lr=config.lr,
-        batch_size=config.batch_size,
-        weight_decay=1e-3,
-        warmup_epochs=0.0,
-        val_fraction=0.0,
-        augment=False,
-        batchnorm="train",
-    )
+    train = bottleneck_train_config(config, len(ys), seed)
     x = torch.as_tensor(xs)
     train_network(network, _TrainEverything(), x, ys, config=train, preprocess=lambda b: b, modality="tabular")
     return network.eval()

@@ -151,7 +151,14 @@ def compare_adaptation(
             raise DataError(f"{len(target_test)} target test examples but {len(test_labels)} test labels")
     record: dict[str, Any] = {"distance_before": domain_distance(source, target, seed)}
     rows = {
-        m: {"weights": [], "accuracy_per_seed": [], "correct": [], "seconds": [], "distance_after": None}
+        m: {
+            "weights": [],
+            "reverse_error": [],
+            "accuracy_per_seed": [],
+            "correct": [],
+            "seconds": [],
+            "distance_after": None,
+        }
         for m in methods
     }
     selected = {"choices": [], "accuracy_per_seed": [], "correct": []}
@@ -164,7 +171,7 @@ def compare_adaptation(
             row = rows[method]
             row["weights"].append(candidate.weight)
             row["seconds"].append(sum(c.seconds for c in selection.candidates if c.method == method))
-            row["reverse_error"] = row.get("reverse_error", []) + [candidate.reverse_error]
+            row["reverse_error"].append(candidate.reverse_error)
             if method == "source-only":
                 row["distance_after"] = record["distance_before"]
             elif row["distance_after"] is None:  # first seed: enough to show the direction

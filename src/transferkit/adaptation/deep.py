@@ -148,10 +148,31 @@ class _TrainEverything:
         return {"strategy": self.name}
 
 
-def _as_float32(features: Any) -> torch.Tensor:
-    if hasattr(features, "toarray"):  # a scipy sparse matrix (TF-IDF)
+def dense_features(features: Any) -> np.ndarray:
+    """``features`` as a dense float32 ``(N, D)`` array (TF-IDF comes sparse)."""
+    if hasattr(features, "toarray"):
         features = features.toarray()
-    return torch.as_tensor(np.asarray(features, dtype=np.float32))
+    return np.asarray(features, dtype=np.float32)
+
+
+def _as_float32(features: Any) -> torch.Tensor:
+    return torch.as_tensor(dense_features(features))
+
+
+def bottleneck_train_config(config: AdaptationConfig, n_examples: int, seed: int) -> TrainConfig:
+    """The training loop's settings for a :class:`BottleneckNetwork`: ``config.steps`` steps over ``n_examples``."""
+    steps_per_epoch = -(-n_examples // config.batch_size)
+    return TrainConfig(
+        seed=int(seed),
+        epochs=max(1, round(config.steps / steps_per_epoch)),
+        lr=config.lr,
+        batch_size=config.batch_size,
+        weight_decay=1e-3,
+        warmup_epochs=0.0,
+        val_fraction=0.0,
+        augment=False,
+        batchnorm="train",
+    )
 
 
 class FeatureAdapter:
@@ -194,24 +215,12 @@ class FeatureAdapter:
         torch.manual_seed(self.random_state)
         network = BottleneckNetwork(x_s.shape[1], n_classes, config.bottleneck_dim, config.dropout)
         loss = make_adaptation_loss(config.method, config.bottleneck_dim, n_classes)
-        steps_per_epoch = -(-len(labels) // config.batch_size)
-        train = TrainConfig(
-            seed=int(self.random_state),
-            epochs=max(1, round(config.steps / steps_per_epoch)),
-            lr=config.lr,
-            batch_size=config.batch_size,
-            weight_decay=1e-3,
-            warmup_epochs=0.0,
-            val_fraction=0.0,
-            augment=False,
-            batchnorm="train",
-        )
         result = train_network(
             network,
             _TrainEverything(),
             x_s,
             labels,
-            config=train,
+            config=bottleneck_train_config(config, len(labels), self.random_state),
             preprocess=lambda batch: batch,
             modality="tabular",
             target_inputs=x_t,

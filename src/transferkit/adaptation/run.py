@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import DataError, did_you_mean
 from ..strategies.linear_probe import ProbeHead
-from .deep import AdaptationConfig, FeatureAdapter
+from .deep import AdaptationConfig, FeatureAdapter, dense_features
 from .losses import ADAPTATION_LOSSES
 from .shallow import CoralClassifier, ReweightedClassifier
 from .validation import source_validation_split
@@ -53,13 +53,6 @@ DEEP_METHODS = ADAPTATION_LOSSES  # dann, coral, mmd, cdan: losses on a bottlene
 SHALLOW_METHODS = ("shallow-coral", "kmm", "kliep")
 METHODS = ("source-only", *DEEP_METHODS, *SHALLOW_METHODS)
 DEFAULT_WEIGHTS = (0.3, 1.0)  # adaptation weights tried per deep method
-
-
-def dense_features(features: Any) -> np.ndarray:
-    """``features`` as a dense float32 ``(N, D)`` array (TF-IDF comes sparse)."""
-    if hasattr(features, "toarray"):
-        features = features.toarray()
-    return np.asarray(features, dtype=np.float32)
 
 
 def check_method(method: str) -> str:

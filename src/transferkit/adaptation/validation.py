@@ -23,11 +23,12 @@ Decisions, documented for the user:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 __all__ = ["dev_risk", "importance_weights", "source_validation_split", "ImportanceWeights"]
@@ -86,7 +87,6 @@ class ImportanceWeights:
     weights: np.ndarray
     domain_accuracy: float
     effective_sample_size: float
-    details: dict = field(default_factory=dict)
 
 
 def importance_weights(
@@ -126,21 +126,15 @@ def importance_weights(
     stacked = _stack(source_train, target, sparse)
     k = int(min(n_components, stacked.shape[1] - 1, stacked.shape[0] - 1))
     if sparse:
-        reducer = TruncatedSVD(n_components=k, random_state=random_state).fit(stacked)
-        scaler = StandardScaler().fit(reducer.transform(stacked))
+        embedding = make_pipeline(TruncatedSVD(n_components=k, random_state=random_state), StandardScaler())
     else:
-        scaler_in = StandardScaler().fit(stacked)
-        pca = PCA(n_components=k, random_state=random_state).fit(scaler_in.transform(stacked))
-        reducer = _Chain(scaler_in, pca)
-        scaler = StandardScaler().fit(reducer.transform(stacked))
-
-    def embed(x: np.ndarray) -> np.ndarray:
-        return scaler.transform(reducer.transform(x))  # (n, k)
-
-    z = embed(stacked)
+        embedding = make_pipeline(StandardScaler(), PCA(n_components=k, random_state=random_state), StandardScaler())
+    z = stacked
+    for _, step in embedding.steps:  # fit, then transform: fit_transform's randomized-SVD shortcut is not X V
+        z = step.fit(z).transform(z)  # ends (n_s + n_t, k)
     domain = np.r_[np.zeros(source_train.shape[0]), np.ones(target.shape[0])]  # 1 = target
     classifier = LogisticRegression(C=C, max_iter=2000, class_weight="balanced").fit(z, domain)
-    p_target = classifier.predict_proba(embed(source_validation))[:, 1]  # (n_v,)
+    p_target = classifier.predict_proba(embedding.transform(source_validation))[:, 1]  # (n_v,)
     # class_weight="balanced" makes the odds the ratio of densities, without the n_t / n_s prior.
     ratio = p_target / np.clip(1.0 - p_target, 1e-12, None)
     ratio = np.minimum(ratio, max_weight * ratio.mean())
@@ -150,14 +144,6 @@ def importance_weights(
         domain_accuracy=float(classifier.score(z, domain)),
         effective_sample_size=float(weights.sum() ** 2 / (weights**2).sum()),
     )
-
-
-class _Chain:
-    def __init__(self, first: StandardScaler, second: PCA) -> None:
-        self.first, self.second = first, second
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        return self.second.transform(self.first.transform(x))
 
 
 def _stack(a: np.ndarray, b: np.ndarray, sparse: bool) -> np.ndarray:
