@@ -1,4 +1,5 @@
-"""``transferkit transfer-lr``: a logistic regression that starts from a source model's weights."""
+"""Train-to-reuse commands: ``transferkit pretrain`` (a source model into the zoo) and
+``transferkit transfer-lr`` (a logistic regression that starts from a source model's weights)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,143 @@ import statistics
 from typing import Any
 
 from .errors import TransferkitError
+
+
+def add_pretrain_parser(commands: Any) -> None:
+    """Add the ``pretrain`` sub-command to ``commands``."""
+    command = commands.add_parser(
+        "pretrain",
+        help="train a backbone on a source task (or layer-wise without labels) and keep it in the zoo as zoo:NAME",
+    )
+    command.add_argument("data", help="source data: built-in name or path; its training part is used")
+    command.add_argument("--out", required=True, metavar="NAME", help="zoo entry name; then use --backbone zoo:NAME")
+    command.add_argument(
+        "--arch",
+        default=None,
+        help="small-cnn (images), mlp (images or vectors), or a registered backbone to fine-tune on the source "
+        "(default small-cnn for images, mlp for vectors)",
+    )
+    command.add_argument("--hidden", default="256,128", help="mlp hidden widths (default 256,128)")
+    command.add_argument(
+        "--unsupervised",
+        choices=("ae", "rbm"),
+        help="greedy layer-wise pre-training without labels: stacked denoising autoencoders or RBMs (CD-k)",
+    )
+    command.add_argument("--layers", default="512,256", help="--unsupervised: layer widths (default 512,256)")
+    command.add_argument("--noise", type=float, help="--unsupervised ae: masking-noise share")
+    command.add_argument("--cd-k", type=int, dest="cd_k", help="--unsupervised rbm: Gibbs steps per update")
+    command.add_argument("--epochs", type=int, help="passes over the source (per layer with --unsupervised)")
+    command.add_argument("--lr", type=float)
+    command.add_argument("--batch-size", type=int)
+    command.add_argument("--image-size", type=int, help="train and store the model at this image size")
+    command.add_argument("--augment", action="store_true", help="random crop of images while training")
+    command.add_argument(
+        "--holdout", type=float, default=0.1, help="share of the source held out for its accuracy (default 0.1)"
+    )
+    command.add_argument("--max-examples", type=int, metavar="N", help="use a random N of the source examples")
+    command.add_argument("--seed", type=int, default=0)
+    command.add_argument("--overwrite", action="store_true", help="replace an existing zoo entry of that name")
+    command.add_argument("--text-column")
+    command.add_argument("--label-column")
+    command.add_argument("--json", metavar="FILE", help="write the entry's provenance here too")
+    command.add_argument("--quiet", action="store_true")
+
+
+def _widths(spec: str, option: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in spec.split(",") if part.strip())
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise TransferkitError(
+            f"{option} must be positive ints separated by commas, e.g. 512,256. Got {spec!r} instead."
+        )
+    return widths
+
+
+def command_pretrain(args: argparse.Namespace) -> int:
+    """Train the source model, store it in the zoo, print where and how well."""
+    import numpy as np
+
+    from ._io import atomic_write_json
+    from .data import load_dataset
+    from .data._dataset import take
+    from .pretraining.source import pretrain_supervised, pretrain_unsupervised
+
+    for option in ("epochs", "batch_size", "image_size", "max_examples", "cd_k"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise TransferkitError(f"--{option.replace('_', '-')} must be a positive int. Got {value} instead.")
+    if args.lr is not None and not args.lr > 0:
+        raise TransferkitError(f"--lr must be a float > 0. Got {args.lr} instead.")
+    if args.unsupervised and args.arch not in (None, "mlp"):
+        raise TransferkitError(
+            f"--unsupervised trains an mlp layer by layer; --arch {args.arch} cannot be used with it"
+        )
+    train = load_dataset(args.data, text_column=args.text_column, label_column=args.label_column).train
+    inputs, labels = train.inputs, np.asarray(train.classes)[train.labels]
+    if args.max_examples and args.max_examples < len(labels):
+        keep = np.sort(np.random.default_rng(args.seed).choice(len(labels), args.max_examples, replace=False))
+        inputs, labels = take(inputs, keep), labels[keep]
+    if args.unsupervised:
+        settings = {"method": args.unsupervised, "layers": list(_widths(args.layers, "--layers"))}
+        settings.update(
+            {
+                k: v
+                for k, v in (
+                    ("epochs", args.epochs),
+                    ("lr", args.lr),
+                    ("batch_size", args.batch_size),
+                    ("noise", args.noise),
+                    ("cd_k", args.cd_k),
+                )
+                if v is not None
+            }
+        )
+        result = pretrain_unsupervised(
+            inputs,
+            args.out,
+            settings,
+            image_size=args.image_size,
+            data_name=args.data,
+            random_state=args.seed,
+            overwrite=args.overwrite,
+        )
+        losses = [round(layer["loss_per_epoch"][-1], 4) for layer in result.provenance["history"]]
+        summary = f"final reconstruction loss per layer {losses}; no labels used"
+    else:
+        default_arch = "mlp" if train.modality == "tabular" else "small-cnn"
+        result = pretrain_supervised(
+            inputs,
+            labels,
+            args.out,
+            arch=args.arch or default_arch,
+            hidden=_widths(args.hidden, "--hidden"),
+            epochs=args.epochs,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            image_size=args.image_size,
+            augment=args.augment,
+            holdout=args.holdout,
+            data_name=args.data,
+            random_state=args.seed,
+            overwrite=args.overwrite,
+        )
+        accuracy = result.provenance["accuracy"]
+        summary = "source accuracy " + (
+            f"{accuracy:.3f} on {result.provenance['accuracy_on']}"
+            if accuracy is not None
+            else "not measured (--holdout 0)"
+        )
+    provenance = result.provenance
+    print(
+        f"{result.name}: {provenance['arch']} ({provenance['method']}) trained on {provenance['n_train']} examples of "
+        f"{args.data} in {provenance['seconds']:.0f} s; {summary}"
+    )
+    print(f"stored in {result.path}; use it with --backbone {result.name} (fit, rank, adapt) or see `transferkit list`")
+    if args.json:
+        atomic_write_json(args.json, {"name": result.name, "path": str(result.path), "provenance": provenance})
+    return 0
 
 
 def add_parser(commands: Any) -> None:

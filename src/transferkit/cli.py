@@ -113,11 +113,13 @@ def _parser() -> argparse.ArgumentParser:
 
     from ._cli_adapt import add_parser as add_adapt_parser
     from ._cli_pretrain import add_parser as add_transfer_lr_parser
+    from ._cli_pretrain import add_pretrain_parser
     from ._cli_select import add_parsers
 
     add_parsers(commands)
     add_adapt_parser(commands)
     add_transfer_lr_parser(commands)
+    add_pretrain_parser(commands)
 
     extract = commands.add_parser("extract", help="write a backbone's features of a data set to .npz")
     extract.add_argument("data")
@@ -174,9 +176,9 @@ def _command_list(args: argparse.Namespace) -> int:
             {
                 "name": entry["name"],
                 "modality": cfg.modality,
-                "input": "x".join(str(s) for s in cfg.input_size[1:]) if cfg.input_size else "",
+                "input": _zoo_input(cfg),
                 "feature_dim": cfg.feature_dim,
-                "weights": f"zoo: {entry['provenance'].get('data', 'trained here')}",
+                "weights": _zoo_origin(entry["provenance"]),
                 "installed": True,
             }
         )
@@ -208,6 +210,22 @@ def _command_list(args: argparse.Namespace) -> int:
     )
     print("\nStrategies: " + ", ".join(list_strategies()))
     return 0
+
+
+def _zoo_input(cfg: Any) -> str:
+    if cfg.input_size:
+        return "x".join(str(s) for s in cfg.input_size[1:])
+    if cfg.modality == "tabular":
+        return f"{cfg.extra.get('in_features')} values"
+    return f"{cfg.max_length} tokens" if cfg.max_length else ""
+
+
+def _zoo_origin(provenance: dict[str, Any]) -> str:
+    """``zoo: fashion-mnist (small-cnn, supervised, source accuracy 0.912)``."""
+    details = [str(provenance[key]) for key in ("arch", "method") if provenance.get(key)]
+    if provenance.get("accuracy") is not None:
+        details.append(f"source accuracy {provenance['accuracy']:.3f}")
+    return f"zoo: {provenance.get('data', 'trained here')}" + (f" ({', '.join(details)})" if details else "")
 
 
 def _option_value(text: str) -> Any:
@@ -345,12 +363,13 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _one_line_warning
     from ._cli_adapt import command_adapt
     from ._cli_fit import command_fit
-    from ._cli_pretrain import command_transfer_lr
+    from ._cli_pretrain import command_pretrain, command_transfer_lr
     from ._cli_select import command_rank, command_similarity
 
     commands = {
         "adapt": command_adapt,
         "transfer-lr": command_transfer_lr,
+        "pretrain": command_pretrain,
         "list": _command_list,
         "fit": command_fit,
         "rank": command_rank,

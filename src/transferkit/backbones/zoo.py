@@ -5,7 +5,10 @@ holding ``weights.safetensors`` and ``backbone.json`` (its :class:`BackboneCfg`,
 the weights and where the model came from). ``create_backbone("zoo:NAME")`` — or
 ``zoo:/path/to/entry`` — builds it offline, and ``transferkit list`` / ``rank`` see it.
 
-Entries built on timm architectures (every image backbone here) are supported.
+Three kinds of entry: ``timm`` (any image backbone on a timm architecture, with its
+source-task classifier), ``native`` (the ``small-cnn`` / ``mlp`` architectures of
+:mod:`transferkit.backbones.native`, with theirs) and ``hf`` (a text encoder, kept as a Hugging
+Face folder of safetensors, config and tokenizer; its source head is not kept).
 """
 
 from __future__ import annotations
@@ -68,8 +71,8 @@ def save_to_zoo(backbone: Any, name: str, *, provenance: dict[str, Any] | None =
 
     Parameters
     ----------
-    backbone : TimmBackbone
-        The backbone to keep (its source-task classifier goes with it).
+    backbone : TimmBackbone, NativeBackbone or TransformerBackbone
+        The backbone to keep (for the first two its source-task classifier goes with it).
     name : str
         Letters, digits, ``_ . -``.
     provenance : dict, optional
@@ -82,15 +85,20 @@ def save_to_zoo(backbone: Any, name: str, *, provenance: dict[str, Any] | None =
     Path
         The entry's folder.
     """
+    from .native import NativeBackbone
+    from .text import TransformerBackbone
     from .vision import TimmBackbone
 
     if not isinstance(name, str) or not _NAME.match(name):
         raise TransferkitError(
             f"zoo name must be letters, digits and _ . - (not starting with one of those); got {name!r}"
         )
-    if not isinstance(backbone, TimmBackbone):
+    kinds = {TimmBackbone: "timm", NativeBackbone: "native", TransformerBackbone: "hf"}
+    kind = next((k for cls, k in kinds.items() if isinstance(backbone, cls)), None)
+    if kind is None:
         raise TransferkitError(
-            f"the zoo stores backbones built on timm architectures; got {type(backbone).__name__} ({backbone.cfg.name})"
+            f"the zoo stores timm, native (small-cnn, mlp) and Hugging Face text backbones; got "
+            f"{type(backbone).__name__} ({backbone.cfg.name})"
         )
     root = zoo_directory()
     target = root / name
@@ -101,19 +109,24 @@ def save_to_zoo(backbone: Any, name: str, *, provenance: dict[str, Any] | None =
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
     try:
-        state = {k: v.detach().cpu().contiguous() for k, v in backbone.model.state_dict().items()}
-        save_file(state, str(staging / "weights.safetensors"))
-        cfg = BackboneCfg.from_dict(
-            {
-                **backbone.cfg.to_dict(),
-                "name": f"zoo:{name}",
-                "weights": "weights.safetensors",
-                "sha256": sha256_file(str(staging / "weights.safetensors")),
-                "source": f"transferkit zoo ({name})",
-                "num_source_classes": int(getattr(backbone.model, "num_classes", 0)),
-            }
-        )
-        index = {"format": _FORMAT, "kind": "timm", "cfg": cfg.to_dict(), "provenance": provenance or {}}
+        if kind == "hf":
+            weights = "model"
+            backbone.encoder.save_pretrained(str(staging / weights), safe_serialization=True)
+            backbone.tokenizer.save_pretrained(str(staging / weights))
+            digest = sha256_file(str(staging / weights / "model.safetensors"))
+            source_classes = 0
+        else:
+            weights = "weights.safetensors"
+            module = backbone.model if kind == "timm" else backbone
+            state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+            save_file(state, str(staging / weights))
+            digest = sha256_file(str(staging / weights))
+            source_classes = int(getattr(backbone.model, "num_classes", 0)) if kind == "timm" else None
+        fields = {"name": f"zoo:{name}", "weights": weights, "sha256": digest, "source": f"transferkit zoo ({name})"}
+        if source_classes is not None:
+            fields["num_source_classes"] = source_classes
+        cfg = BackboneCfg.from_dict({**backbone.cfg.to_dict(), **fields})
+        index = {"format": _FORMAT, "kind": kind, "cfg": cfg.to_dict(), "provenance": provenance or {}}
         (staging / "backbone.json").write_text(json.dumps(index, indent=2, sort_keys=True))
         if target.exists():
             shutil.rmtree(target)
@@ -126,24 +139,42 @@ def save_to_zoo(backbone: Any, name: str, *, provenance: dict[str, Any] | None =
 
 def create_zoo_backbone(spec: str) -> Any:
     """Build ``zoo:NAME`` (or ``zoo:/path/to/entry``) offline, with its weights checked."""
-    import timm
-
-    from .vision import TimmBackbone, load_state_dict_file
-
     folder = Path(spec) if os.sep in spec or spec.startswith(".") else zoo_directory() / spec
     if not folder.is_dir():
         known = [entry["name"].removeprefix("zoo:") for entry in list_zoo()]
         raise did_you_mean("zoo model", spec, known, hint=f"the zoo is {str(zoo_directory())!r}")
     entry = _read_entry(folder)
     stored = entry["cfg"]
+    kind = entry.get("kind", "timm")
     weights = str(folder / stored.weights)
+    cfg = BackboneCfg.from_dict({**stored.to_dict(), "name": f"zoo:{spec}", "weights": weights})
+    if kind == "hf":
+        from .text import _build
+
+        verify_weights(stored, os.path.join(weights, "model.safetensors"))
+        return _build(cfg)
     verify_weights(stored, weights)
-    model = timm.create_model(stored.arch, pretrained=False, num_classes=stored.num_source_classes)
-    missing, unexpected = model.load_state_dict(load_state_dict_file(weights), strict=False)
+    from .vision import load_state_dict_file
+
+    state = load_state_dict_file(weights)
+    if kind == "native":
+        from .native import build_native
+
+        backbone = build_native(cfg)
+        module = backbone
+    elif kind == "timm":
+        import timm
+
+        from .vision import TimmBackbone
+
+        module = timm.create_model(stored.arch, pretrained=False, num_classes=stored.num_source_classes)
+        backbone = None
+    else:
+        raise TransferkitError(f"zoo entry {str(folder)!r} has an unknown kind {kind!r}; expected timm, native or hf")
+    missing, unexpected = module.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise TransferkitError(
-            f"zoo entry {str(folder)!r} does not fit timm:{stored.arch}: "
+            f"zoo entry {str(folder)!r} does not fit its architecture {stored.arch}: "
             f"{len(missing)} missing and {len(unexpected)} unexpected tensors"
         )
-    cfg = BackboneCfg.from_dict({**stored.to_dict(), "name": f"zoo:{spec}", "weights": weights})
-    return TimmBackbone(cfg, model.eval())
+    return backbone.eval() if backbone is not None else TimmBackbone(cfg, module.eval())

@@ -1,0 +1,296 @@
+"""Train to reuse: source-task pre-training and greedy layer-wise unsupervised pre-training.
+
+Part ``pretrain-source``: a ``small-cnn`` pre-trained on one source (Fashion-MNIST's 60,000
+training images, or the ``mnist`` subset's 4,000) with `pretrain_supervised` — the code behind
+``transferkit pretrain DATA --arch small-cnn`` — transferred to the other data set with k labels
+per class (k = 5, 10, 50, seeds 0-2), as a linear probe and fine-tuned whole. Compared with the
+same network from random initialisation trained on the k per class, the target-only baselines
+(`scratch`, a small CNN with augmentation; `classical`, logistic regression on pixels) and the
+ImageNet backbones as linear probes at 128 px.
+
+Part ``pretrain-unsupervised``: 784-512-256 sigmoid MLPs pre-trained layer by layer on the 60,000
+Fashion-MNIST training images *without labels* (stacked denoising autoencoders; stacked RBMs,
+CD-1), then given k = 10 or 100 labels per class (drawn from the same training images), as a
+linear probe and fine-tuned; versus the same network from random initialisation.
+
+Every model is tested on the target's fixed test part (Fashion-MNIST 2,000, mnist 1,000).
+Zoo entries are written to a temporary TRANSFERKIT_HOME, not the user's zoo.
+
+Usage (through run.py): python benchmarks/run.py --only pretrain-source,pretrain-unsupervised
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from transferkit.backbones.native import build_native, native_cfg
+from transferkit.backbones.zoo import save_to_zoo
+from transferkit.data import few_shot_indices, load_dataset
+from transferkit.estimators import TransferClassifier
+from transferkit.selection.guard import transfer_gain
+
+SOURCE_KS = (5, 10, 50)
+UNSUPERVISED_KS = (10, 100)
+FINETUNE_EPOCHS = 80
+IMAGENET = ("efficientnet_lite0.in1k", "mobilenetv2_100.in1k")
+# (source, target, pre-training epochs): about 1,270 steps of 128 on Fashion-MNIST, 420 on mnist's 3,600
+DIRECTIONS = (("fashion-mnist", "mnist", 3), ("mnist", "fashion-mnist", 15))
+SOURCE_LIMIT: int | None = None  # smoke runs only: pre-train on the first N source images
+
+
+@contextmanager
+def _temporary_zoo() -> Any:
+    previous = os.environ.get("TRANSFERKIT_HOME")
+    with tempfile.TemporaryDirectory(prefix="tk-bench-zoo-") as home:
+        os.environ["TRANSFERKIT_HOME"] = home
+        try:
+            yield home
+        finally:
+            if previous is None:
+                os.environ.pop("TRANSFERKIT_HOME", None)
+            else:
+                os.environ["TRANSFERKIT_HOME"] = previous
+
+
+def _random_entry(name: str, cfg_kwargs: dict[str, Any], seed: int) -> str:
+    """Store a randomly initialised network (the 'same network from scratch') as ``zoo:NAME``."""
+    backbone = build_native(native_cfg(name=f"zoo:{name}", **cfg_kwargs), seed=seed)
+    save_to_zoo(backbone, name, provenance={"method": "random initialisation", "seed": seed}, overwrite=True)
+    return f"zoo:{name}"
+
+
+def _evaluate(methods: dict[str, dict[str, Any]], split: Any, ks: tuple[int, ...], seeds: int) -> list[dict]:
+    """Fit every method at every (k, seed); per-example correctness kept for the gain intervals."""
+    train, test = split.train, split.test
+    rows = []
+    for k in ks:
+        for method, params in methods.items():
+            correct, seconds = [], []
+            for seed in range(seeds):
+                subset = few_shot_indices(train.labels, k=k, seed=seed)
+                started = time.perf_counter()
+                model = TransferClassifier(random_state=seed, verbose=False, **params)
+                model.fit(train.inputs[subset], train.labels[subset])
+                correct.append(model.predict(test.inputs) == test.labels)
+                seconds.append(time.perf_counter() - started)
+            accuracy = [float(c.mean()) for c in correct]
+            print(f"  k={k} {method}: {statistics.mean(accuracy):.3f}", flush=True)
+            rows.append(
+                {
+                    "k": k,
+                    "method": method,
+                    "accuracy_per_seed": accuracy,
+                    "seconds_per_seed": seconds,
+                    "_correct": np.stack(correct),
+                }
+            )
+    return rows
+
+
+def _best(at_k: dict[str, dict], names: tuple[str, ...]) -> dict:
+    return max((at_k[n] for n in names if n in at_k), key=lambda r: statistics.mean(r["accuracy_per_seed"]))
+
+
+def _gains(rows: list[dict], transfer: tuple[str, ...], baselines: tuple[str, ...]) -> list[dict]:
+    """Best transfer method vs the best baseline at each k, with the guard's 95% interval."""
+    out = []
+    for k in sorted({row["k"] for row in rows}):
+        at_k = {row["method"]: row for row in rows if row["k"] == k}
+
+        t, b = _best(at_k, transfer), _best(at_k, baselines)
+        estimate = transfer_gain(t["_correct"], b["_correct"])
+        out.append(
+            {
+                "k": k,
+                "transfer": t["method"],
+                "baseline": b["method"],
+                "gain": estimate.gain,
+                "low": estimate.low,
+                "high": estimate.high,
+                "verdict": estimate.verdict,
+            }
+        )
+    return out
+
+
+def _public(rows: list[dict]) -> list[dict]:
+    return [{key: value for key, value in row.items() if not key.startswith("_")} for row in rows]
+
+
+def bench_source(seeds: int = 3) -> dict[str, Any]:
+    """Pre-train a small CNN on each source, transfer to the other; every comparison at k = 5, 10, 50."""
+    from transferkit.pretraining.source import pretrain_supervised
+
+    directions = []
+    with _temporary_zoo():
+        for source, target, epochs in (("fashion-mnist", "mnist", 3), ("mnist", "fashion-mnist", 15)):
+            print(f"pre-training small-cnn on {source} ({epochs} epochs)", flush=True)
+            train = load_dataset(source).train
+            result = pretrain_supervised(
+                train.inputs,
+                train.labels,
+                f"{source}-cnn",
+                arch="small-cnn",
+                epochs=epochs,
+                data_name=source,
+                verbose=False,
+            )
+            split = load_dataset(target)
+            channels_size = (1, 28, 28)
+            scratch_entry = _random_entry(f"{target}-cnn-random", {"arch": "small-cnn", "input_size": channels_size}, 0)
+            crops = {"augment": True, "hflip": False}  # random resized crops; flips would change digits
+            methods: dict[str, dict[str, Any]] = {
+                f"{source} small-cnn, linear probe": {"backbone": result.name},
+                f"{source} small-cnn, LP-FT": {
+                    "backbone": result.name,
+                    "strategy": "lp-ft",
+                    "epochs": FINETUNE_EPOCHS,
+                    "training": crops,
+                },
+                "same small-cnn from random init": {
+                    "backbone": scratch_entry,
+                    "strategy": "finetune",
+                    "epochs": FINETUNE_EPOCHS,
+                    "lr": 1e-3,
+                    "training": {**crops, "batchnorm": "train"},
+                },
+                "scratch (the same architecture, baseline recipe)": {"strategy": "scratch"},
+                "classical (LR on pixels)": {"strategy": "classical"},
+            }
+            methods.update({f"{name} linear probe @128": {"backbone": name, "image_size": 128} for name in IMAGENET})
+            print(f"{source} -> {target}", flush=True)
+            rows = _evaluate(methods, split, SOURCE_KS, seeds)
+            transfer = tuple(list(methods)[:2])
+            scratch = tuple(list(methods)[2:5])
+            directions.append(
+                {
+                    "source": source,
+                    "target": target,
+                    "pretraining": {
+                        key: result.provenance[key]
+                        for key in ("n_train", "n_holdout", "accuracy", "epochs", "seconds", "loss_per_epoch")
+                    },
+                    "rows": _public(rows),
+                    "vs_scratch": _gains(rows, transfer, scratch),
+                    "vs_imagenet": _gains(rows, transfer, tuple(f"{n} linear probe @128" for n in IMAGENET)),
+                }
+            )
+    return {"directions": directions, "finetune_epochs": FINETUNE_EPOCHS}
+
+
+def bench_unsupervised(seeds: int = 3) -> dict[str, Any]:
+    """AE and RBM stacks pre-trained without labels on Fashion-MNIST, then k = 10 / 100 labels per class."""
+    from transferkit.pretraining.layerwise import LayerwiseConfig
+    from transferkit.pretraining.source import pretrain_unsupervised
+
+    split = load_dataset("fashion-mnist")
+    stacks = {}
+    with _temporary_zoo():
+        for method in ("ae", "rbm"):
+            print(f"layer-wise {method} on {len(split.train.inputs)} unlabelled images", flush=True)
+            config = LayerwiseConfig(method=method, layers=(512, 256))
+            result = pretrain_unsupervised(
+                split.train.inputs, f"fmnist-{method}", config, data_name="fashion-mnist", verbose=False
+            )
+            stacks[method] = {
+                "entry": result.name,
+                "config": config.to_dict(),
+                "history": result.provenance["history"],
+                "seconds": result.provenance["seconds"],
+            }
+        shape = {"arch": "mlp", "input_size": (1, 28, 28), "hidden": (512, 256), "activation": "sigmoid"}
+        random_entry = _random_entry("fmnist-mlp-random", shape, 0)
+        tune = {"strategy": "finetune", "epochs": 200, "lr": 1e-3, "training": {"augment": False}}
+        entries = {"AE stack": stacks["ae"]["entry"], "RBM stack": stacks["rbm"]["entry"], "random init": random_entry}
+        methods: dict[str, dict[str, Any]] = {}
+        for label, entry in entries.items():
+            methods[f"{label}, linear probe"] = {"backbone": entry}
+            methods[f"{label}, fine-tuned"] = {**tune, "backbone": entry}
+        rows = _evaluate(methods, split, UNSUPERVISED_KS, seeds)
+    random_methods = ("random init, linear probe", "random init, fine-tuned")
+    comparisons = {
+        stack: _gains(rows, (f"{stack}, linear probe", f"{stack}, fine-tuned"), random_methods)
+        for stack in ("AE stack", "RBM stack")
+    }
+    return {
+        "stacks": {m: {k: v for k, v in s.items() if k != "entry"} for m, s in stacks.items()},
+        "rows": _public(rows),
+        "vs_random": comparisons,
+        "finetune": {key: value for key, value in tune.items() if key != "strategy"},
+    }
+
+
+def _cell(values: list[float]) -> str:
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
+
+
+def _table(rows: list[dict], ks: tuple[int, ...]) -> list[str]:
+    methods = list(dict.fromkeys(row["method"] for row in rows))
+    by = {(row["method"], row["k"]): row for row in rows}
+    lines = [
+        "| method | " + " | ".join(f"k={k}" for k in ks) + " | time per fit (k max) |",
+        "|---" * (len(ks) + 2) + "|",
+    ]
+    for method in methods:
+        cells = [_cell(by[(method, k)]["accuracy_per_seed"]) for k in ks]
+        lines.append(
+            f"| {method} | "
+            + " | ".join(cells)
+            + f" | {statistics.mean(by[(method, ks[-1])]['seconds_per_seed']):.1f} s |"
+        )
+    return lines
+
+
+def _gain_line(gain: dict) -> str:
+    return (
+        f"k={gain['k']}: {gain['transfer']} vs {gain['baseline']}: {100 * gain['gain']:+.1f} points "
+        f"({100 * gain['low']:+.1f} to {100 * gain['high']:+.1f}), {gain['verdict']}"
+    )
+
+
+def markdown_source(part: dict[str, Any]) -> list[str]:
+    """Per direction: pre-training figures, the accuracy table, the gains over scratch and ImageNet."""
+    lines = []
+    for d in part["directions"]:
+        p = d["pretraining"]
+        lines += [
+            f"### {d['source']} → {d['target']}",
+            "",
+            f"Pre-training: small-cnn on {p['n_train']} {d['source']} training images, {p['epochs']} epochs, "
+            f"{p['seconds']:.0f} s; source accuracy {p['accuracy']:.3f} on {p['n_holdout']} held-out source images.",
+            "",
+            *_table(d["rows"], SOURCE_KS),
+            "",
+            "Best transfer row vs the best from-scratch row (same network from random init, `scratch`, `classical`):",
+            "",
+            *[f"- {_gain_line(g)}" for g in d["vs_scratch"]],
+            "",
+            "Best transfer row vs the better ImageNet linear probe:",
+            "",
+            *[f"- {_gain_line(g)}" for g in d["vs_imagenet"]],
+            "",
+        ]
+    return lines
+
+
+def markdown_unsupervised(part: dict[str, Any]) -> list[str]:
+    """Pre-training figures, the accuracy table and each stack's gain over random init."""
+    lines = []
+    for method, stack in part["stacks"].items():
+        losses = [round(h["loss_per_epoch"][-1], 4) for h in stack["history"]]
+        cfg = stack["config"]
+        lines.append(
+            f"- {method.upper()} stack: layers {cfg['layers']}, {cfg['epochs']} epochs per layer, "
+            f"{stack['seconds']:.0f} s on 60,000 unlabelled images; final reconstruction loss per layer {losses}."
+        )
+    lines += ["", *_table(part["rows"], UNSUPERVISED_KS), ""]
+    for stack, gains in part["vs_random"].items():
+        lines += [f"- {stack}: " + "; ".join(_gain_line(g) for g in gains)]
+    return lines + [""]
