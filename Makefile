@@ -26,8 +26,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: install
 	$(VENV)/bin/transferkit fit --out runs/demo
+	@echo "open the report in a browser: file://$(CURDIR)/runs/demo/report.html"
 
+# The report's browser test needs Chromium: installed here when we are root with apt-get (about a
+# minute, once); where it cannot be, the test is skipped and says why.
 test: install
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && echo "installing chromium (Debian) for the report's browser test" \
+	  && { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+	       || { apt-get update -q >/dev/null 2>&1 \
+	            && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; }; } \
+	  || echo "chromium not installable here: the report's browser test will be skipped"
 	$(PY) -m pytest -q
 
 bench: install

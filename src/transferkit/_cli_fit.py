@@ -57,6 +57,7 @@ def command_fit(args: argparse.Namespace) -> int:
     from .selection import transfer_gain
     from .strategies import get_strategy
 
+    started_command = time.perf_counter()
     data, k = data_and_labels_per_class(args)
     if k is not None and k < 0:
         raise TransferkitError(f"--labels-per-class must be >= 0; got {k}")
@@ -125,6 +126,8 @@ def command_fit(args: argparse.Namespace) -> int:
             predicted = model.predict(test.inputs)
             run = runs[position]
             run["correct"].append(predicted == class_names[test.labels])
+            if seed == seeds[0]:  # the saved model's predictions, for the report
+                run["predicted"] = predicted
             run["fit_seconds"].append(model.history_["fit_seconds"])
             run["eval_seconds"].append(time.perf_counter() - started)
             run["strategy"] = model.strategy_.name
@@ -227,17 +230,51 @@ def command_fit(args: argparse.Namespace) -> int:
                 print(f"auto mode: the target-only model ({best['strategy']}) is returned instead.")
             else:
                 print("use the target-only model, another backbone, or --strategy auto / --backbone auto.")
+    _add_report_fields(record, labelled, pool, test)
+    record["wall_seconds"] = time.perf_counter() - started_command
     if args.out:
+        from .report import write_report
+
         out = Path(args.out)
         saved.save(out / "model")
         (out / "run.json").write_text(json.dumps(record, indent=2))
         print(
             f"\nmodel ({record['returned']}, seed {seeds[0]}) saved to {out / 'model'}; run record {out / 'run.json'}"
         )
+        print(f"report: {write_report([out], out / 'report.html')}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(record, indent=2))
     return 0
+
+
+def _add_report_fields(record: dict[str, Any], labelled: list[tuple[dict, str]], pool: Any, test: Any) -> None:
+    """What the report shows: every method with its 95% interval, and the saved model on the test set."""
+    from .report import evaluation_record, method_summary
+
+    record["kind"] = "fit"
+    record["methods"] = [
+        method_summary(
+            run["strategy"],
+            label,
+            "transfer" if position == 0 else "baseline",
+            np.stack(run["correct"]),
+            run["fit_seconds"],
+            run["eval_seconds"],
+        )
+        for position, (run, label) in enumerate(labelled)
+    ]
+    returned = record["returned"]
+    run, label = next(((r, n) for r, n in labelled[1:] if r["strategy"] == returned), labelled[0])
+    index = {name: i for i, name in enumerate(pool.classes)}
+    record["evaluation"] = evaluation_record(
+        pool.classes,
+        test.labels,
+        [index[name] for name in run["predicted"]],
+        test.inputs,
+        modality=pool.modality,
+        model=f"{label}, seed {record['seed']}",
+    )
 
 
 def _baseline_names(text: str) -> list[str]:

@@ -118,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_parsers(commands)
     add_adapt_parser(commands)
+    from ._cli_report import add_parser as add_report_parsers
+
+    add_report_parsers(commands)
     add_transfer_lr_parser(commands)
     add_pretrain_parser(commands)
 
@@ -364,10 +367,13 @@ def main(argv: list[str] | None = None) -> int:
     from ._cli_adapt import command_adapt
     from ._cli_fit import command_fit
     from ._cli_pretrain import command_pretrain, command_transfer_lr
+    from ._cli_report import command_curve, command_report
     from ._cli_select import command_rank, command_similarity
 
     commands = {
         "adapt": command_adapt,
+        "curve": command_curve,
+        "report": command_report,
         "transfer-lr": command_transfer_lr,
         "pretrain": command_pretrain,
         "list": _command_list,
