@@ -37,6 +37,21 @@ from transferkit.estimators import TransferClassifier
 from transferkit.selection.guard import transfer_gain
 
 SOURCE_KS = (5, 10, 50)
+# A sigmoid MLP from random initialisation trains better without the loop's default warm-up, cosine
+# decay, weight decay and clipping (0.676 vs 0.638 at k=10, seed 0): every network gets both recipes.
+PLAIN_ADAM = {
+    "strategy": "finetune",
+    "epochs": 200,
+    "lr": 1e-3,
+    "training": {
+        "augment": False,
+        "weight_decay": 0.0,
+        "clip_grad_norm": None,
+        "schedule": "constant",
+        "warmup_epochs": 0.0,
+        "batch_size": 20,
+    },
+}
 UNSUPERVISED_KS = (10, 100)
 FINETUNE_EPOCHS = 80
 IMAGENET = ("efficientnet_lite0.in1k", "mobilenetv2_100.in1k")
@@ -213,10 +228,11 @@ def bench_unsupervised(seeds: int = 3) -> dict[str, Any]:
         for label, entry in entries.items():
             methods[f"{label}, linear probe"] = {"backbone": entry}
             methods[f"{label}, fine-tuned"] = {**tune, "backbone": entry}
+            methods[f"{label}, fine-tuned (plain Adam)"] = {**PLAIN_ADAM, "backbone": entry}
         rows = _evaluate(methods, split, UNSUPERVISED_KS, seeds)
-    random_methods = ("random init, linear probe", "random init, fine-tuned")
+    recipes = ("linear probe", "fine-tuned", "fine-tuned (plain Adam)")
     comparisons = {
-        stack: _gains(rows, (f"{stack}, linear probe", f"{stack}, fine-tuned"), random_methods)
+        stack: _gains(rows, tuple(f"{stack}, {r}" for r in recipes), tuple(f"random init, {r}" for r in recipes))
         for stack in ("AE stack", "RBM stack")
     }
     return {
@@ -224,6 +240,7 @@ def bench_unsupervised(seeds: int = 3) -> dict[str, Any]:
         "rows": _public(rows),
         "vs_random": comparisons,
         "finetune": {key: value for key, value in tune.items() if key != "strategy"},
+        "plain_adam": PLAIN_ADAM["training"],
     }
 
 

@@ -401,8 +401,11 @@ def write_markdown(results: dict, path: Path) -> None:
             "784-512-256 sigmoid MLPs pre-trained one layer at a time on the 60,000 Fashion-MNIST training images "
             "without labels (`transferkit pretrain fashion-mnist --unsupervised ae|rbm --layers 512,256`), then k "
             "labels per class drawn from the same images (seeds 0-2), tested on the fixed 2,000 test images. "
-            f"Fine-tuning: {part['finetune']['epochs']} epochs, AdamW {part['finetune']['lr']:g}, no augmentation; "
-            "the random-init network is the same architecture (seed 0) trained the same way.",
+            f"Fine-tuning: {part['finetune']['epochs']} epochs at {part['finetune']['lr']:g}, no augmentation, "
+            "with the loop's defaults (AdamW, warm-up + cosine, weight decay 0.01, clipping) and, as "
+            "`plain Adam`, with a constant rate, no decay, no clipping, batches of 20 (which suits the "
+            "random-init network better). The random-init network is the same architecture (seed 0); each "
+            "stack is compared with the best random-init row.",
             "",
         ]
         lines += pretraining.markdown_unsupervised(part) + [_stamp(part), ""]
