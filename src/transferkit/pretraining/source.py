@@ -263,7 +263,7 @@ def _keep_source_head(backbone: Any, network: TransferNetwork, image_size: int |
             backbone.cfg = dataclasses.replace(backbone.cfg, input_size=(channels, int(image_size), int(image_size)))
 
 
-def _unit_interval(backbone: Any, inputs: np.ndarray, modality: str) -> torch.Tensor:
+def _unit_interval(backbone: Any, inputs: np.ndarray) -> torch.Tensor:
     """The inputs as the backbone reads them, flattened: ``(N, D)`` in [0, 1]."""
     preprocess = backbone.preprocessor()
     chunks = [preprocess(inputs[start : start + 4096]).flatten(1) for start in range(0, len(inputs), 4096)]
@@ -328,7 +328,7 @@ def pretrain_unsupervised(
     backbone = build_native(cfg, seed=random_state)
     started = time.perf_counter()
     with torch.no_grad():
-        unit = _unit_interval(backbone, X, modality).clamp_(0.0, 1.0)  # (N, D)
+        unit = _unit_interval(backbone, X).clamp_(0.0, 1.0)  # (N, D)
     with quiet_unless(verbose):
         result = pretrain_layerwise(unit.numpy(), config, random_state=random_state, verbose=verbose)
     with torch.no_grad():
