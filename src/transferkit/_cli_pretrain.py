@@ -50,23 +50,12 @@ def add_pretrain_parser(commands: Any) -> None:
     command.add_argument("--quiet", action="store_true")
 
 
-def _widths(spec: str, option: str) -> tuple[int, ...]:
-    try:
-        widths = tuple(int(part) for part in spec.split(",") if part.strip())
-    except ValueError:
-        widths = ()
-    if not widths or min(widths) < 1:
-        raise TransferkitError(
-            f"{option} must be positive ints separated by commas, e.g. 512,256. Got {spec!r} instead."
-        )
-    return widths
-
-
 def command_pretrain(args: argparse.Namespace) -> int:
     """Train the source model, store it in the zoo, print where and how well."""
     import numpy as np
 
     from ._io import atomic_write_json
+    from .cli import positive_ints
     from .data import load_dataset
     from .data._dataset import take
     from .pretraining.source import pretrain_supervised, pretrain_unsupervised
@@ -87,7 +76,7 @@ def command_pretrain(args: argparse.Namespace) -> int:
         keep = np.sort(np.random.default_rng(args.seed).choice(len(labels), args.max_examples, replace=False))
         inputs, labels = take(inputs, keep), labels[keep]
     if args.unsupervised:
-        settings = {"method": args.unsupervised, "layers": list(_widths(args.layers, "--layers"))}
+        settings = {"method": args.unsupervised, "layers": positive_ints(args.layers, "--layers", "512,256")}
         settings.update(
             {
                 k: v
@@ -119,7 +108,7 @@ def command_pretrain(args: argparse.Namespace) -> int:
             labels,
             args.out,
             arch=args.arch or default_arch,
-            hidden=_widths(args.hidden, "--hidden"),
+            hidden=tuple(positive_ints(args.hidden, "--hidden", "256,128")),
             epochs=args.epochs,
             lr=args.lr,
             batch_size=args.batch_size,
@@ -169,24 +158,14 @@ def add_parser(commands: Any) -> None:
     command.add_argument("--quiet", action="store_true")
 
 
-def _ks(spec: str) -> list[int]:
-    try:
-        ks = [int(part) for part in spec.split(",") if part.strip()]
-    except ValueError:
-        ks = []
-    if not ks or min(ks) < 1:
-        raise TransferkitError(f"--labels-per-class must be positive ints separated by commas. Got {spec!r} instead.")
-    return ks
-
-
 def command_transfer_lr(args: argparse.Namespace) -> int:
     """Run source-only, target-only and the transfer LR at every k; print the table and the guard's verdict."""
     from ._cli_adapt import pair_from_args
     from ._io import atomic_write_json
-    from .cli import _print_table
+    from .cli import _print_table, positive_ints
     from .pretraining.compare import compare_parameter_transfer
 
-    ks = _ks(args.labels_per_class)
+    ks = positive_ints(args.labels_per_class, "--labels-per-class", "4,16,64")
     if args.seeds < 1:
         raise TransferkitError(f"--seeds must be a positive int. Got {args.seeds} instead.")
     if not args.C > 0:

@@ -67,30 +67,20 @@ def add_parser(commands: Any) -> None:
     report.add_argument("--title", help="page title")
 
 
-def _labels_per_class(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        values = []
-    if not values or min(values) < 1:
-        raise TransferkitError(f"--labels-per-class takes positive ints separated by commas, e.g. 1,5,10; got {text!r}")
-    return values
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(text).name or "data").strip("-") or "data"
 
 
 def command_curve(args: argparse.Namespace) -> int:
     """Run ``transferkit curve``; see the module docstring."""
-    from .cli import _print_table
+    from .cli import _print_table, positive_ints
     from .data import load_dataset
     from .report import curve_figure, save_figure, write_report
     from .report.curve import describe_labels_saved, run_curve
     from .report.records import RECORD_FILE, REPORT_FILE
 
     started = time.perf_counter()
-    ks = _labels_per_class(args.labels_per_class)
+    ks = positive_ints(args.labels_per_class, "--labels-per-class")
     if args.seeds < 1:
         raise TransferkitError(f"--seeds must be a positive number of labelled draws; got {args.seeds}")
     if args.jobs < 1:

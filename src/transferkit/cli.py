@@ -215,6 +215,19 @@ def _command_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_ints(spec: str, option: str, example: str = "1,5,10") -> list[int]:
+    """``"512,256"`` -> ``[512, 256]``; a clear error naming ``option`` for anything else."""
+    try:
+        values = [int(part) for part in spec.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise TransferkitError(
+            f"{option} must be positive ints separated by commas, e.g. {example}. Got {spec!r} instead."
+        )
+    return values
+
+
 def _zoo_input(cfg: Any) -> str:
     if cfg.input_size:
         return "x".join(str(s) for s in cfg.input_size[1:])
