@@ -217,6 +217,13 @@ def test_cli_pretrain_stores_an_entry_that_fit_and_list_use(zoo_home, capsys):
     assert listed["zoo:cli-cnn"]["weights"].startswith("zoo: digits (small-cnn, supervised, source accuracy")
     code = main(["fit", "digits", "--backbone", "zoo:cli-cnn", "--labels-per-class", "3", "--seeds", "1", "--quiet"])
     assert code == 0 and "linear-probe (zoo:cli-cnn)" in capsys.readouterr().out
+    # the recipe BENCHMARKS.md uses for a pre-trained small CNN: one rate, target BatchNorm statistics, no flips
+    recipe = ["--strategy", "l2sp", "--set", "body_lr_scale=1", "--batchnorm", "train", "--no-flip", "--epochs", "1"]
+    common = ["--labels-per-class", "3", "--seeds", "1", "--no-baseline", "--quiet"]
+    code = main(["fit", "digits", "--backbone", "zoo:cli-cnn", *recipe, *common, "--json", str(zoo_home / "r.json")])
+    assert code == 0, capsys.readouterr().err
+    training = json.loads((zoo_home / "r.json").read_text())["training"]
+    assert training["batchnorm"] == "train" and training["hflip"] is False
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     tuning.add_argument("--patience", type=int, help="early stopping: epochs without better validation accuracy")
     tuning.add_argument("--no-augment", action="store_true", help="no random crop / flip of images")
+    tuning.add_argument("--no-flip", action="store_true", help="random crops but no horizontal flips (e.g. digits)")
+    tuning.add_argument(
+        "--batchnorm",
+        choices=("eval", "train"),
+        help="eval keeps the backbone's BatchNorm statistics (default); train re-estimates them on the target",
+    )
     tuning.add_argument(
         "--set",
         action="append",
@@ -281,6 +287,8 @@ def _training_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "val_fraction": args.val_fraction,
         "patience": args.patience,
         "augment": False if args.no_augment else None,
+        "hflip": False if args.no_flip else None,
+        "batchnorm": args.batchnorm,
     }
     if args.patience is not None and args.val_fraction is None:
         training["val_fraction"] = 0.2
