@@ -121,7 +121,7 @@ def markdown_adaptation(rows: list[dict]) -> list[str]:
         gain = selected["gain"]
         first = selected["choices"][0]["method"]
         after = row["methods"][first]["distance_after"]
-        after_text = f"{after['a_distance']:.2f}" if after else "n/a (re-weighting)"
+        after_text = f"{after['a_distance']:.2f}" if after else "n/a (features unchanged)"
         warning = " ⚠" if "warning" in selected else ""
         lines.append(
             f"| {_short(row['source'])} → {_short(row['target'])} | {_short(row['representation'])} | {chosen} | "

@@ -1,6 +1,6 @@
 """Domain adaptation: the losses, the feature-path adapter, label-free selection, the estimator and `transferkit adapt`.
 
-The shallow methods (CORAL re-colouring, KMM, KLIEP) have their own tests in test_adaptation_shallow.py.
+The shallow methods (CORAL re-colouring, KMM, KLIEP, self-training) have their own tests in test_adaptation_shallow.py.
 """
 
 from __future__ import annotations
@@ -329,7 +329,7 @@ def test_deep_adaptation_beats_source_only_on_a_shifted_target():
 # --- 4 and 5. label-free selection and the comparison record ---------------------------------------
 
 _FAST = AdaptationConfig(steps=30, bottleneck_dim=16, dropout=0.0)
-_COMPARED = ["coral", "mmd", "shallow-coral", "kmm"]
+_COMPARED = ["coral", "mmd", "shallow-coral", "kmm", "self-training"]
 
 
 def _compare(xs, ys, xt, test, test_labels, target_labels, **kwargs):
@@ -401,6 +401,20 @@ def test_select_adaptation_is_deterministic_and_ranks_by_reverse_error():
         select_adaptation(["kmn"], xs, ys, xt)
 
 
+def test_select_adaptation_tries_self_training_at_each_weight():
+    xs, ys, xt, _ = _nuisance_shift(2, n=120, d=8)
+    selection = select_adaptation(["source-only", "self-training"], xs, ys, xt, random_state=1)
+    assert [(c.method, c.weight) for c in selection.candidates] == [
+        ("source-only", None),
+        ("self-training", 0.3),
+        ("self-training", 1.0),
+    ]
+    assert isinstance(selection.per_method["self-training"].model, ProbeHead)
+    assert selection.per_method["self-training"].reverse_error == min(c.reverse_error for c in selection.candidates[1:])
+    only = select_adaptation(["self-training"], xs, ys, xt, weights=(0.5,), random_state=1)
+    assert [(c.method, c.weight) for c in only.candidates] == [("self-training", 0.5)]
+
+
 class _Constant:
     """A fitted model that predicts one class for everything."""
 
@@ -442,6 +456,8 @@ def test_compare_adaptation_record_structure(comparison):
             assert gain["gain"] == pytest.approx(row["accuracy"] - record["methods"]["source-only"]["accuracy"])
     assert all(w in (0.3, 1.0) for w in record["methods"]["mmd"]["weights"])
     assert record["methods"]["kmm"]["distance_after"] is None  # re-weighting does not move features
+    assert record["methods"]["self-training"]["distance_after"] is None  # nor does self-training
+    assert all(w in (0.3, 1.0) for w in record["methods"]["self-training"]["weights"])
     assert record["methods"]["mmd"]["distance_after"] is not None
     selected = record["selected"]
     assert len(selected["choices"]) == 2 == len(selected["accuracy_per_seed"])
@@ -589,6 +605,25 @@ def test_estimator_kmm_gives_a_probe_head_that_round_trips(fast_feature_adaptati
     loaded = TransferClassifier.load(clf.save(tmp_path / "kmm"))
     assert isinstance(loaded.model_, ProbeHead)
     assert np.array_equal(loaded.predict_proba(X_target), clf.predict_proba(X_target))
+
+
+def test_estimator_self_training_chooses_its_weight_and_round_trips(fast_feature_adaptation, tmp_path):
+    X, y, X_target, _ = _image_domains()
+    clf = TransferClassifier("tiny", adaptation="self-training", verbose=False).fit(X, y, X_target=X_target)
+    record = clf.history_["adaptation"]
+    assert isinstance(clf.model_, ProbeHead) and record["method"] == "self-training"
+    assert [c["weight"] for c in record["selection"]["candidates"]] == [0.3, 1.0]
+    assert record["weight"] == record["selection"]["selected"]["weight"]
+    loaded = TransferClassifier.load(clf.save(tmp_path / "self-training"))
+    assert np.array_equal(loaded.predict_proba(X_target), clf.predict_proba(X_target))
+    fixed = TransferClassifier("tiny", adaptation="self-training", adaptation_weight=0.5, verbose=False)
+    fixed.fit(X, y, X_target=X_target)
+    assert fixed.history_["adaptation"] == {
+        "method": "self-training",
+        "weight": 0.5,
+        "path": "features",
+        "selection": None,
+    }
 
 
 def test_estimator_auto_records_a_label_free_selection(fast_feature_adaptation):
@@ -821,7 +856,7 @@ def test_cli_adapt_takes_feature_vectors_as_they_are(tmp_path, capsys):
     np.savez(tmp_path / "source.npz", X=rng.normal(size=(120, 5)) + signal, y=y)
     np.savez(tmp_path / "target.npz", X=rng.normal(size=(120, 5)) + signal + np.r_[0, 3.0, 0, 0, 0], y=y)
     argv = ["adapt", "--source", str(tmp_path / "source.npz"), "--target", str(tmp_path / "target.npz")]
-    status, out, err = _run(capsys, *argv, "--method", "coral,kmm", "--steps", "20", "--seeds", "1")
+    status, out, err = _run(capsys, *argv, "--method", "coral,kmm,self-training", "--steps", "20", "--seeds", "1")
     assert status == 0, err
-    assert "on input features" in out and "source-only" in out and "kmm" in out
+    assert "on input features" in out and "source-only" in out and "kmm" in out and "self-training" in out
     _assert_user_error(capsys, [*argv, "--backbone", "tfidf"], "feature vectors", "'tfidf'")

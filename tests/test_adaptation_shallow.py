@@ -1,4 +1,4 @@
-"""Shallow domain adaptation: CORAL, KMM, KLIEP and the two classifiers built on them."""
+"""Shallow domain adaptation: CORAL, KMM, KLIEP, self-training and the classifiers built on them."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ from scipy.stats import norm, spearmanr
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.svm import LinearSVC
 
+from transferkit.adaptation.run import fit_method
 from transferkit.adaptation.shallow import (
     CoralClassifier,
     ReweightedClassifier,
+    SelfTrainingClassifier,
     _gauss,
     _project_box_slab,
     coral_transform,
@@ -189,10 +192,113 @@ def test_coral_helps_on_a_rescaled_target(seed):
     assert list(clf.classes_) == [0, 1] and np.allclose(clf.predict_proba(Xt).sum(1), 1.0)
 
 
+def _target_only_words(seed: int, n_s: int = 300, n_t: int = 300, d: int = 30) -> tuple[np.ndarray, ...]:
+    """Text-like shift: a weak class signal on 10 shared columns, a strong one on 20 columns the source never uses.
+
+    Like TF-IDF columns of words that occur only in the target domain: the source model gives them no weight.
+    """
+    rng = np.random.default_rng(seed)
+
+    def draw(n: int, target: bool) -> tuple[np.ndarray, np.ndarray]:
+        y = np.arange(n) % 2
+        X = rng.normal(size=(n, d))
+        X[:, :10] += 0.35 * (2 * y[:, None] - 1)  # shared, weak
+        X[:, 10:] = 0.0 if not target else X[:, 10:] + 0.6 * (2 * y[:, None] - 1)  # target-only, strong
+        return X, y
+
+    (Xs, ys), (Xt, yt) = draw(n_s, False), draw(n_t, True)
+    return Xs, ys, Xt, yt
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_self_training_learns_target_only_features(seed):
+    Xs, ys, Xt, yt = _target_only_words(seed)
+    source_only = LogisticRegression(C=1.0, max_iter=2000).fit(Xs, ys).score(Xt, yt)
+    clf = SelfTrainingClassifier(weight=1.0).fit(Xs, ys, X_target=Xt)
+    # seeds 0-39: source-only 0.81 to 0.90, self-training 0.97 to 1.00, gain 0.09 or more
+    assert source_only < 0.93 and clf.score(Xt, yt) >= source_only + 0.07
+    assert np.abs(clf.estimator_.coef_[0, 10:]).sum() > 1.0  # the target-only columns now carry weight
+    # 0.2 -> 0.8 of 300 in 5 equal steps, half of each class (each quota rounded on its own)
+    assert np.abs(np.subtract(clf.n_pseudo_labelled_, [60, 105, 150, 195, 240])).max() <= 1
+    chosen = clf.pseudo_labels_ >= 0
+    assert chosen.sum() == 240 and np.bincount(clf.pseudo_labels_[chosen]).tolist() == [120, 120]
+    assert (clf.pseudo_labels_[chosen] == yt[chosen]).mean() > 0.95
+    assert clf.predict_proba(Xt).shape == (300, 2) and clf.decision_function(Xt).shape == (300,)
+
+
+def test_self_training_quotas_follow_the_source_shares_not_the_predictions():
+    # the model calls 90 % of the target class 0; the source is 1/4 class 1, so class 1 still gets its quarter
+    proba = np.c_[np.linspace(0.99, 0.4, 100), np.linspace(0.01, 0.6, 100)]  # (100, 2), rising p(class 1)
+    labels = SelfTrainingClassifier._select(proba, np.array([0.75, 0.25]), 0.8)
+    assert (labels == 0).sum() == 60 and (labels == 1).sum() == 20 and (labels == -1).sum() == 20
+    assert (labels[:60] == 0).all() and (labels[80:] == 1).all()  # the most confident of each class
+    # three classes whose top-k overlap: each point is labelled once, by its larger margin
+    rng = np.random.default_rng(0)
+    proba3 = rng.dirichlet(np.ones(3), 50)  # (50, 3)
+    labels3 = SelfTrainingClassifier._select(proba3, np.full(3, 1 / 3), 1.0)
+    counts = np.bincount(labels3[labels3 >= 0], minlength=3)
+    assert labels3.shape == (50,) and counts.max() <= 17 and counts.sum() >= 40  # quotas of round(50 / 3)
+    assert (labels3[labels3 >= 0] == proba3.argmax(1)[labels3 >= 0]).mean() > 0.8
+
+
+def test_self_training_weight_zero_is_the_source_only_fit():
+    Xs, ys, Xt, _ = _target_only_words(3)
+    clf = SelfTrainingClassifier(weight=0.0).fit(Xs, ys, X_target=Xt)
+    plain = LogisticRegression(C=1.0, max_iter=2000).fit(Xs, ys)
+    np.testing.assert_array_equal(clf.estimator_.coef_, plain.coef_)
+    np.testing.assert_array_equal(clf.predict_proba(Xt), plain.predict_proba(Xt))
+    assert clf.n_pseudo_labelled_ == [] and (clf.pseudo_labels_ == -1).all()
+    # through fit_method, weight 0 is the very source-only model
+    source_only = fit_method("source-only", Xs, ys, Xt)
+    zero = fit_method("self-training", Xs, ys, Xt, weight=0.0)
+    np.testing.assert_array_equal(zero.predict_proba(Xt), source_only.predict_proba(Xt))
+    unread = fit_method("self-training", Xs, ys, np.full((7, Xs.shape[1]), 5.0), weight=0.0)  # target not read
+    np.testing.assert_array_equal(unread.predict_proba(Xt), source_only.predict_proba(Xt))
+    adapted = fit_method("self-training", Xs, ys, Xt, weight=1.0)
+    assert not np.allclose(adapted.predict_proba(Xt), source_only.predict_proba(Xt), atol=0.05)
+
+
+def test_self_training_in_the_row_space_matches_the_full_fit():
+    # fewer rows than columns (like TF-IDF): the default estimator is fitted on [X; X_target] @ V
+    rng = np.random.default_rng(8)
+    Xs, Xt = rng.normal(size=(40, 120)), rng.normal(size=(30, 120)) + 0.3
+    ys = (Xs[:, 0] + 0.5 * rng.normal(size=40) > 0).astype(int)
+    fast = SelfTrainingClassifier(weight=1.0).fit(Xs, ys, X_target=Xt)
+    full = SelfTrainingClassifier(estimator=LogisticRegression(C=1.0, max_iter=2000), weight=1.0)
+    full.fit(Xs, ys, X_target=Xt)
+    assert fast.estimator_.coef_.shape == (1, 120) == full.estimator_.coef_.shape
+    np.testing.assert_array_equal(fast.pseudo_labels_, full.pseudo_labels_)
+    np.testing.assert_allclose(fast.predict_proba(Xt), full.predict_proba(Xt), atol=2e-3)
+
+
+def test_self_training_parameter_errors():
+    rng = np.random.default_rng(9)
+    X, y, Xt = rng.normal(size=(20, 3)), np.arange(20) % 2, rng.normal(size=(10, 3))
+    for params, name in [
+        ({"weight": -1.0}, "weight"),
+        ({"rounds": 0}, "rounds"),
+        ({"rounds": 2.5}, "rounds"),
+        ({"start": 0.0}, "start"),
+        ({"start": 0.6, "end": 0.5}, "end"),
+        ({"end": 1.5}, "end"),
+    ]:
+        with pytest.raises(TransferkitError, match=rf"The '{name}' parameter of SelfTrainingClassifier must be"):
+            SelfTrainingClassifier(**params).fit(X, y, X_target=Xt)
+    with pytest.raises(TransferkitError, match="estimator with predict_proba whose fit accepts sample_weight"):
+        SelfTrainingClassifier(estimator=LinearSVC()).fit(X, y, X_target=Xt)
+    assert clone(SelfTrainingClassifier(rounds=3)).get_params() == {
+        "estimator": None,
+        "weight": 0.3,
+        "rounds": 3,
+        "start": 0.2,
+        "end": 0.8,
+    }
+
+
 # --- errors and the scikit-learn protocol ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [CoralClassifier, ReweightedClassifier])
+@pytest.mark.parametrize("make", [CoralClassifier, ReweightedClassifier, SelfTrainingClassifier])
 def test_input_errors(make):
     rng = np.random.default_rng(5)
     X, y, Xt = rng.normal(size=(20, 3)), np.arange(20) % 2, rng.normal(size=(10, 3))

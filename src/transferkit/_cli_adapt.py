@@ -21,13 +21,18 @@ def add_parser(commands: Any) -> None:
     adapt.add_argument(
         "--method",
         default="all",
-        help="dann, coral, mmd, cdan, shallow-coral, kmm, kliep, a comma-separated list, or all (default)",
+        help="dann, coral, mmd, cdan, shallow-coral, kmm, kliep, self-training, a comma-separated list, "
+        "or all (default)",
     )
     adapt.add_argument(
         "--backbone", help="backbone whose features are adapted, or tfidf for text (default by modality)"
     )
     adapt.add_argument("--image-size", type=int, help="resize images to this for the backbone")
-    adapt.add_argument("--weight", type=float, help="adaptation weight of the deep methods (default: chosen, 0.3 or 1)")
+    adapt.add_argument(
+        "--weight",
+        type=float,
+        help="adaptation weight of the deep methods and self-training (default: chosen, 0.3 or 1)",
+    )
     adapt.add_argument("--steps", type=int, help="training steps of the deep methods (default 600)")
     adapt.add_argument("--seeds", type=int, default=3, help="seeds to run (default 3)")
     adapt.add_argument("--seed", type=int, default=0, help="first seed")

@@ -110,11 +110,12 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         Domain adaptation to the unlabelled ``X_target`` given to :meth:`fit`: ``"dann"``,
         ``"coral"``, ``"mmd"``, ``"cdan"`` (losses on a bottleneck over frozen features with
         ``linear-probe``, the fast default; on the whole network with a fine-tuning strategy),
-        ``"shallow-coral"``, ``"kmm"``, ``"kliep"`` (frozen features only), or ``"auto"``: every
-        method and ``source-only``, chosen by reverse validation without target labels (see
-        :mod:`transferkit.adaptation.run`).
+        ``"shallow-coral"``, ``"kmm"``, ``"kliep"``, ``"self-training"`` (frozen features only), or
+        ``"auto"``: every method and ``source-only``, chosen by reverse validation without target
+        labels (see :mod:`transferkit.adaptation.run`).
     adaptation_weight : float, optional
-        Trade-off of the adaptation loss; ``None`` chooses it among 0.3 and 1 by reverse
+        Trade-off of the adaptation loss (for ``"self-training"``: the sample weight of each
+        pseudo-labelled target example); ``None`` chooses it among 0.3 and 1 by reverse
         validation on frozen features, and uses 1 when fine-tuning the network.
     adaptation_settings : AdaptationConfig or dict, optional
         The bottleneck network and its training on frozen features (``steps``, ``lr``,
@@ -424,7 +425,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     def _adapt_features(self, inputs: Any, encoded: np.ndarray, target_inputs: Any) -> Any:
         """Adapt on frozen features: choose the method / weight without target labels, then fit on all of X."""
         from .adaptation.deep import AdaptationConfig
-        from .adaptation.run import DEEP_METHODS, DEFAULT_WEIGHTS, METHODS, fit_method, select_adaptation
+        from .adaptation.run import DEFAULT_WEIGHTS, METHODS, WEIGHTED_METHODS, fit_method, select_adaptation
 
         settings = self.adaptation_settings
         if isinstance(settings, dict):
@@ -438,7 +439,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         target = self._features(target_inputs, "extracting target")
         method, weight, selection = self.adaptation, self.adaptation_weight, None
         common = {"settings": settings, "random_state": int(self.random_state)}
-        if method == "auto" or (method in DEEP_METHODS and weight is None):
+        if method == "auto" or (method in WEIGHTED_METHODS and weight is None):
             methods = list(METHODS) if method == "auto" else [method]
             weights = DEFAULT_WEIGHTS if weight is None else (float(weight),)
             chosen = select_adaptation(methods, source, encoded, target, weights=weights, **common)

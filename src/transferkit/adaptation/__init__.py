@@ -3,7 +3,8 @@
 - :mod:`.losses` — DANN, Deep CORAL, DAN (multi-kernel MMD), CDAN as loss modules for the one
   training loop;
 - :mod:`.deep` — a bottleneck network trained with one of them on frozen features (the fast path);
-- :mod:`.shallow` — CORAL re-colouring, KMM and KLIEP re-weighting for any scikit-learn classifier;
+- :mod:`.shallow` — CORAL re-colouring, KMM and KLIEP re-weighting, class-balanced self-training for any
+  scikit-learn classifier;
 - :mod:`.run` — fit any method, and choose among them without target labels (reverse validation);
 - :mod:`.validation` — importance-weighted validation (DEV), for comparison;
 - :mod:`.compare` — every method against source-only over seeds, with domain distances.
@@ -20,8 +21,24 @@ from .losses import (
     MultiKernelMMDLoss,
     make_adaptation_loss,
 )
-from .run import DEEP_METHODS, METHODS, SHALLOW_METHODS, Candidate, Selection, fit_method, select_adaptation
-from .shallow import CoralClassifier, ReweightedClassifier, coral_transform, kliep_weights, kmm_weights
+from .run import (
+    DEEP_METHODS,
+    METHODS,
+    SHALLOW_METHODS,
+    WEIGHTED_METHODS,
+    Candidate,
+    Selection,
+    fit_method,
+    select_adaptation,
+)
+from .shallow import (
+    CoralClassifier,
+    ReweightedClassifier,
+    SelfTrainingClassifier,
+    coral_transform,
+    kliep_weights,
+    kmm_weights,
+)
 from .validation import dev_risk, importance_weights
 
 __all__ = [
@@ -41,6 +58,8 @@ __all__ = [
     "ReweightedClassifier",
     "SHALLOW_METHODS",
     "Selection",
+    "SelfTrainingClassifier",
+    "WEIGHTED_METHODS",
     "check_same_labels",
     "compare_adaptation",
     "coral_transform",

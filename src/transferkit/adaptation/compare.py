@@ -94,7 +94,7 @@ def _adapted_pair(
             return tuple(network.features(torch.as_tensor(x)).numpy() for x in (source, target))
     if method == "shallow-coral":
         return coral_transform(source, target), target
-    return None  # instance re-weighting changes which source examples count, not the features
+    return None  # re-weighting and self-training change which examples count, not the features
 
 
 def compare_adaptation(

@@ -33,13 +33,14 @@ from ..errors import DataError, did_you_mean
 from ..strategies.linear_probe import ProbeHead
 from .deep import AdaptationConfig, FeatureAdapter, dense_features
 from .losses import ADAPTATION_LOSSES
-from .shallow import CoralClassifier, ReweightedClassifier
+from .shallow import CoralClassifier, ReweightedClassifier, SelfTrainingClassifier
 from .validation import source_validation_split
 
 __all__ = [
     "METHODS",
     "DEEP_METHODS",
     "SHALLOW_METHODS",
+    "WEIGHTED_METHODS",
     "DEFAULT_WEIGHTS",
     "fit_method",
     "reverse_validation_error",
@@ -50,9 +51,10 @@ __all__ = [
 ]
 
 DEEP_METHODS = ADAPTATION_LOSSES  # dann, coral, mmd, cdan: losses on a bottleneck network
-SHALLOW_METHODS = ("shallow-coral", "kmm", "kliep")
+SHALLOW_METHODS = ("shallow-coral", "kmm", "kliep", "self-training")
 METHODS = ("source-only", *DEEP_METHODS, *SHALLOW_METHODS)
-DEFAULT_WEIGHTS = (0.3, 1.0)  # adaptation weights tried per deep method
+WEIGHTED_METHODS = (*DEEP_METHODS, "self-training")  # methods with an adaptation weight, tried at each weight
+DEFAULT_WEIGHTS = (0.3, 1.0)  # adaptation weights tried per weighted method
 
 
 def check_method(method: str) -> str:
@@ -84,7 +86,9 @@ def fit_method(
     target : ndarray, shape (N_t, D)
         Unlabelled.
     weight : float, optional
-        Adaptation weight of a deep method (default: that of ``settings``).
+        Adaptation weight of a deep method (default: that of ``settings``), or the sample weight
+        of each pseudo-labelled target example in ``self-training`` (default 0.3; 0 gives the
+        source-only fit).
     settings : AdaptationConfig, optional
         Network and training settings of the deep methods.
     random_state : int
@@ -94,8 +98,8 @@ def fit_method(
     model
         With ``predict`` (label indices) and ``predict_proba`` on target features: a
         :class:`~transferkit.adaptation.deep.FeatureAdapter` for the deep methods, else a
-        linear :class:`~transferkit.strategies.ProbeHead` (CORAL and the re-weighting change
-        how the source is fitted, not how the target is read).
+        linear :class:`~transferkit.strategies.ProbeHead` (CORAL, the re-weighting and
+        self-training change how the classifier is fitted, not how the target is read).
     """
     check_method(method)
     if method == "source-only":
@@ -105,6 +109,11 @@ def fit_method(
         return FeatureAdapter(config, random_state=random_state).fit(source, labels, target)
     if method == "shallow-coral":
         fitted = CoralClassifier().fit(source, labels, X_target=target)
+    elif method == "self-training":
+        if weight == 0:  # the source-only fit itself, so that weight 0 reproduces it exactly
+            return ProbeHead().fit(source, labels)
+        options = {} if weight is None else {"weight": float(weight)}
+        fitted = SelfTrainingClassifier(**options).fit(source, labels, X_target=target)
     else:
         fitted = ReweightedClassifier(method=method, random_state=random_state).fit(source, labels, X_target=target)
     return _as_probe_head(fitted.estimator_)
@@ -153,7 +162,7 @@ class Candidate:
     ----------
     method : str
     weight : float or None
-        Adaptation weight (deep methods).
+        Adaptation weight (deep methods and self-training).
     reverse_error : float
         Reverse-validation error on held-out source labels (lower is better).
     seconds : float
@@ -224,13 +233,14 @@ def select_adaptation(
     Parameters
     ----------
     methods : sequence of str
-        Methods to try (from :data:`METHODS`); deep ones at every weight of ``weights``.
+        Methods to try (from :data:`METHODS`); those of :data:`WEIGHTED_METHODS` at every weight of
+        ``weights``.
     source : array, shape (N_s, D)
     labels : ndarray of int, shape (N_s,)
     target : array, shape (N_t, D)
         Unlabelled target features.
     weights : tuple of float
-        Adaptation weights tried for each deep method.
+        Adaptation weights tried for each method of :data:`WEIGHTED_METHODS`.
     settings : AdaptationConfig, optional
     validation_fraction : float
         Share of the source held out for scoring.
@@ -249,7 +259,7 @@ def select_adaptation(
     train, validation = source_validation_split(labels, validation_fraction, random_state)
     candidates = []
     for method in dict.fromkeys(check_method(m) for m in methods):
-        for weight in weights if method in DEEP_METHODS else (None,):
+        for weight in weights if method in WEIGHTED_METHODS else (None,):
             started = time.perf_counter()
             common = {"weight": weight, "settings": settings, "random_state": random_state}
             model = fit_method(method, source[train], labels[train], target, **common)
