@@ -91,13 +91,13 @@ def _cell(row: dict) -> str:
 
 def markdown_adaptation(rows: list[dict]) -> list[str]:
     """Two tables: target accuracy per method and pair; the label-free choice, its gain, distances."""
-    methods = list(rows[0]["methods"])
+    methods = list(dict.fromkeys(m for row in rows for m in row["methods"]))  # "—" where a part predates a method
     lines = [
         "| pair | features | " + " | ".join(methods) + " | target oracle |",
         "|" + "---|" * (len(methods) + 3),
     ]
     for row in rows:
-        cells = [_cell(row["methods"][m]) for m in methods]
+        cells = [_cell(row["methods"].get(m, {})) for m in methods]
         oracle = row.get("oracle", {}).get("accuracy")
         lines.append(
             f"| {_short(row['source'])} → {_short(row['target'])} | {_short(row['representation'])} | "
