@@ -351,9 +351,7 @@ def write_markdown(results: dict, path: Path) -> None:
             "images, 300 for the 1,000-sentence text sources; AdamW 1e-3, batch 64 + 64) at adaptation weights "
             "0.3 and 1, the weight chosen by reverse validation; "
             "the target oracle is a linear probe trained on the target's own training labels (a ceiling). "
-            "Self-training (class-balanced pseudo-labelling, weights 0.3 and 1) joined the candidates after the "
-            "image and TF-IDF parts were measured; a part measured before it shows — in its column and chose "
-            "without it (each part's command and date are below).",
+            "Self-training (class-balanced pseudo-labelling) is tried at the same two weights.",
             "",
         ]
         lines += adaptation.markdown_adaptation(rows)
