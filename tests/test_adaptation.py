@@ -25,6 +25,7 @@ from transferkit.adaptation import (
     Candidate,
     ConditionalAdversarialLoss,
     CoralLoss,
+    DenoisedProbeHead,
     DomainAdversarialLoss,
     FeatureAdapter,
     GradientReversal,
@@ -329,7 +330,7 @@ def test_deep_adaptation_beats_source_only_on_a_shifted_target():
 # --- 4 and 5. label-free selection and the comparison record ---------------------------------------
 
 _FAST = AdaptationConfig(steps=30, bottleneck_dim=16, dropout=0.0)
-_COMPARED = ["coral", "mmd", "shallow-coral", "kmm", "self-training"]
+_COMPARED = ["coral", "mmd", "shallow-coral", "kmm", "self-training", "msda"]
 
 
 def _compare(xs, ys, xt, test, test_labels, target_labels, **kwargs):
@@ -461,6 +462,8 @@ def test_compare_adaptation_record_structure(comparison):
     assert record["methods"]["self-training"]["distance_after"] is None  # nor does self-training
     assert all(w in (0.3, 1.0) for w in record["methods"]["self-training"]["weights"])
     assert record["methods"]["mmd"]["distance_after"] is not None
+    assert record["methods"]["msda"]["distance_after"] is not None  # mSDA appends features: distance measured
+    assert all(w in (0.3, 1.0) for w in record["methods"]["msda"]["weights"])
     selected = record["selected"]
     assert len(selected["choices"]) == 2 == len(selected["accuracy_per_seed"])
     assert all(c["method"] in record["methods"] for c in selected["choices"])
@@ -649,6 +652,18 @@ def test_estimator_self_training_chooses_its_weight_and_round_trips(fast_feature
         "path": "features",
         "selection": None,
     }
+
+
+def test_estimator_msda_gives_a_denoised_head_that_round_trips(fast_feature_adaptation, tmp_path):
+    X, y, X_target, _ = _image_domains()
+    clf = TransferClassifier("tiny", adaptation="msda", adaptation_weight=1.0, verbose=False)
+    clf.fit(X, y, X_target=X_target)
+    assert isinstance(clf.model_, DenoisedProbeHead) and len(clf.model_.mappings) == 1
+    loaded = TransferClassifier.load(clf.save(tmp_path / "msda"))
+    saved = json.loads((tmp_path / "msda" / "config.json").read_text())
+    assert saved["model_class"] == "DenoisedProbeHead" and saved["model_config"] == {"layers": 1, "scale": 1.0}
+    assert isinstance(loaded.model_, DenoisedProbeHead)
+    assert np.array_equal(loaded.predict_proba(X_target), clf.predict_proba(X_target))
 
 
 def test_estimator_auto_records_a_label_free_selection(fast_feature_adaptation):

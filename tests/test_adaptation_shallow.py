@@ -1,4 +1,4 @@
-"""Shallow domain adaptation: CORAL, KMM, KLIEP, self-training and the classifiers built on them."""
+"""Shallow domain adaptation: CORAL, KMM, KLIEP, self-training, mSDA and the classifiers built on them."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import LinearSVC
 
-from transferkit.adaptation.run import fit_method
+from transferkit.adaptation.run import DenoisedProbeHead, fit_method
 from transferkit.adaptation.shallow import (
     CoralClassifier,
+    MarginalizedDenoisingClassifier,
     ReweightedClassifier,
     SelfTrainingClassifier,
     _gauss,
@@ -23,6 +24,8 @@ from transferkit.adaptation.shallow import (
     coral_transform,
     kliep_weights,
     kmm_weights,
+    msda_features,
+    msda_mappings,
 )
 from transferkit.errors import DataError, NotFittedError, TransferkitError
 
@@ -295,10 +298,110 @@ def test_self_training_parameter_errors():
     }
 
 
+def test_msda_closed_form_is_the_least_squares_denoiser_averaged_over_corruptions():
+    # W = P Q^-1 must equal the least-squares map from many explicitly corrupted copies back to the clean rows
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(60, 5)) @ rng.normal(size=(5, 5)) + 1.0  # (60, 5), correlated columns
+    p, copies = 0.4, 4000
+    clean = np.tile(X, (copies, 1))  # (240000, 5)
+    corrupted = clean * (rng.random(clean.shape) >= p)
+    biased = np.hstack([corrupted, np.ones((len(corrupted), 1))])  # the bias is never dropped
+    monte_carlo = np.linalg.lstsq(biased, clean, rcond=None)[0].T  # (5, 6)
+    (closed,) = msda_mappings(X, noise=p, layers=1, reg=1e-9)
+    assert closed.shape == (5, 6)
+    np.testing.assert_allclose(closed, monte_carlo, atol=0.03)
+    # no noise: the map rebuilds each column from itself (identity, zero bias)
+    (exact,) = msda_mappings(X, noise=0.0, reg=1e-9)
+    np.testing.assert_allclose(exact, np.hstack([np.eye(5), np.zeros((5, 1))]), atol=1e-5)
+    two = msda_mappings(X, noise=p, layers=2)
+    features = msda_features(X, two, scale=0.5)
+    hidden = np.tanh(np.hstack([X, np.ones((60, 1))]) @ two[0].T)
+    assert features.shape == (60, 15)
+    np.testing.assert_allclose(features[:, :5], X)
+    np.testing.assert_allclose(features[:, 5:10], 0.5 * hidden)
+    np.testing.assert_allclose(features[:, 10:], 0.5 * np.tanh(np.hstack([hidden, np.ones((60, 1))]) @ two[1].T))
+
+
+def _shared_and_target_words(seed: int, n: int = 300) -> tuple[np.ndarray, ...]:
+    """Bag-of-words-like: word 0 / 2 says class 0 / 1 in both domains, word 5 / 7 only in the target; 10-19 noise.
+
+    Every target sentence has its class's target-only word, 30 % also the shared one, so co-occurrence
+    learned on both domains links the target words to the source ones.
+    """
+    rng = np.random.default_rng(seed)
+
+    def draw(target: bool) -> tuple[np.ndarray, np.ndarray]:
+        y = np.arange(n) % 2
+        X = np.zeros((n, 20))
+        X[:, 10:] = rng.random((n, 10)) < 0.1  # noise words
+        for i, c in enumerate(y):
+            shared, target_only = (0, 5) if c == 0 else (2, 7)
+            if not target or rng.random() < 0.3:
+                X[i, shared] = 1.0
+            if target:
+                X[i, target_only] = 1.0
+        return X, y
+
+    (Xs, ys), (Xt, yt) = draw(False), draw(True)
+    return Xs, ys, Xt, yt
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_msda_carries_the_source_classifier_to_target_only_words(seed):
+    Xs, ys, Xt, yt = _shared_and_target_words(seed)
+    source_only = LogisticRegression(C=1.0, max_iter=2000).fit(Xs, ys).score(Xt, yt)
+    clf = MarginalizedDenoisingClassifier(noise=0.7).fit(Xs, ys, X_target=Xt)
+    # seeds 0-29: source-only 0.60 to 0.72 (it reads only the 30 % with a shared word), mSDA 0.98 to 1.00
+    assert source_only < 0.75 and clf.score(Xt, yt) >= max(source_only + 0.2, 0.95)
+    assert clf.transform(Xt).shape == (300, 40) and len(clf.mappings_) == 1
+    assert clf.predict_proba(Xt).shape == (300, 2) and clf.decision_function(Xt).shape == (300,)
+
+
+def test_msda_weight_zero_is_the_source_only_fit_and_fit_method_gives_a_saved_head():
+    Xs, ys, Xt, _ = _shared_and_target_words(3)
+    zero = MarginalizedDenoisingClassifier(weight=0.0).fit(Xs, ys, X_target=Xt)
+    plain = LogisticRegression(C=1.0, max_iter=2000).fit(Xs, ys)
+    np.testing.assert_allclose(zero.predict_proba(Xt), plain.predict_proba(Xt), atol=1e-6)
+    assert np.abs(zero.estimator_.coef_[0, 20:]).max() < 1e-8  # zero columns carry no weight
+    source_only = fit_method("source-only", Xs, ys, Xt)
+    np.testing.assert_array_equal(
+        fit_method("msda", Xs, ys, np.full((7, 20), 5.0), weight=0.0).predict_proba(Xt), source_only.predict_proba(Xt)
+    )
+    adapted = fit_method("msda", Xs, ys, Xt, weight=1.0)
+    assert isinstance(adapted, DenoisedProbeHead)
+    assert not np.allclose(adapted.predict_proba(Xt), source_only.predict_proba(Xt), atol=0.05)
+    rebuilt = DenoisedProbeHead.from_arrays(adapted.config(), adapted.save_arrays())
+    np.testing.assert_array_equal(rebuilt.predict_proba(Xt), adapted.predict_proba(Xt))
+
+
+def test_msda_parameter_errors():
+    rng = np.random.default_rng(11)
+    X, y, Xt = rng.normal(size=(20, 3)), np.arange(20) % 2, rng.normal(size=(10, 3))
+    for params, name in [({"weight": -1.0}, "weight"), ({"noise": 1.0}, "noise"), ({"layers": 0}, "layers")]:
+        with pytest.raises(
+            TransferkitError, match=rf"The '{name}' parameter of MarginalizedDenoisingClassifier must be"
+        ):
+            MarginalizedDenoisingClassifier(**params).fit(X, y, X_target=Xt)
+    with pytest.raises(TransferkitError, match=r"The 'reg' parameter of msda_mappings must be a float > 0"):
+        msda_mappings(X, reg=0)
+    with pytest.raises(DataError, match="X has 3 features but an mSDA layer maps 4"):
+        msda_features(X, msda_mappings(rng.normal(size=(20, 4))))
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        MarginalizedDenoisingClassifier().transform(X)
+    assert clone(MarginalizedDenoisingClassifier(layers=2)).get_params() == {
+        "estimator": None,
+        "noise": 0.7,
+        "layers": 2,
+        "weight": 1.0,
+    }
+
+
 # --- errors and the scikit-learn protocol ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [CoralClassifier, ReweightedClassifier, SelfTrainingClassifier])
+@pytest.mark.parametrize(
+    "make", [CoralClassifier, ReweightedClassifier, SelfTrainingClassifier, MarginalizedDenoisingClassifier]
+)
 def test_input_errors(make):
     rng = np.random.default_rng(5)
     X, y, Xt = rng.normal(size=(20, 3)), np.arange(20) % 2, rng.normal(size=(10, 3))

@@ -21,7 +21,7 @@ def add_parser(commands: Any) -> None:
     adapt.add_argument(
         "--method",
         default="all",
-        help="dann, coral, mmd, cdan, shallow-coral, kmm, kliep, self-training, a comma-separated list, "
+        help="dann, coral, mmd, cdan, shallow-coral, kmm, kliep, self-training, msda, a comma-separated list, "
         "or all (default)",
     )
     adapt.add_argument(
@@ -31,7 +31,7 @@ def add_parser(commands: Any) -> None:
     adapt.add_argument(
         "--weight",
         type=float,
-        help="adaptation weight of the deep methods and self-training (default: chosen, 0.3 or 1)",
+        help="adaptation weight of the deep methods, self-training and msda (default: chosen, 0.3 or 1)",
     )
     adapt.add_argument("--steps", type=int, help="training steps of the deep methods (default 600)")
     adapt.add_argument("--seeds", type=int, default=3, help="seeds to run (default 3)")

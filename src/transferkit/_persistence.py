@@ -94,6 +94,10 @@ def load_estimator(cls: type[TransferClassifier], directory: str | os.PathLike) 
             from .adaptation.deep import FeatureAdapter
 
             estimator.model_ = FeatureAdapter.from_arrays(config["model_config"], arrays)
+        elif config["model_class"] == "DenoisedProbeHead":
+            from .adaptation.run import DenoisedProbeHead
+
+            estimator.model_ = DenoisedProbeHead.from_arrays(config["model_config"], arrays)
         elif config["model_class"] == "DescriptionPriorHead":
             from .strategies.label_prior import DescriptionPriorHead
 

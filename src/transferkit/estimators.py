@@ -110,13 +110,14 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         Domain adaptation to the unlabelled ``X_target`` given to :meth:`fit`: ``"dann"``,
         ``"coral"``, ``"mmd"``, ``"cdan"`` (losses on a bottleneck over frozen features with
         ``linear-probe``, the fast default; on the whole network with a fine-tuning strategy),
-        ``"shallow-coral"``, ``"kmm"``, ``"kliep"``, ``"self-training"`` (frozen features only), or
+        ``"shallow-coral"``, ``"kmm"``, ``"kliep"``, ``"self-training"``, ``"msda"`` (frozen features only), or
         ``"auto"``: every method and ``source-only``, chosen by reverse validation without target
         labels (see :mod:`transferkit.adaptation.run`).
     adaptation_weight : float, optional
         Trade-off of the adaptation loss (for ``"self-training"``: the sample weight of each
-        pseudo-labelled target example); ``None`` chooses it among 0.3 and 1 by reverse
-        validation on frozen features, and uses 1 when fine-tuning the network.
+        pseudo-labelled target example; for ``"msda"``: the scale of the denoised features);
+        ``None`` chooses it among 0.3 and 1 by reverse validation on frozen features, and uses 1
+        when fine-tuning the network.
     adaptation_settings : AdaptationConfig or dict, optional
         The bottleneck network and its training on frozen features (``steps``, ``lr``,
         ``bottleneck_dim``, ...); see :class:`transferkit.adaptation.AdaptationConfig`.

@@ -3,8 +3,8 @@
 - :mod:`.losses` — DANN, Deep CORAL, DAN (multi-kernel MMD), CDAN as loss modules for the one
   training loop;
 - :mod:`.deep` — a bottleneck network trained with one of them on frozen features (the fast path);
-- :mod:`.shallow` — CORAL re-colouring, KMM and KLIEP re-weighting, class-balanced self-training for any
-  scikit-learn classifier;
+- :mod:`.shallow` — CORAL re-colouring, KMM and KLIEP re-weighting, class-balanced self-training and
+  marginalized denoising (mSDA) features for any scikit-learn classifier;
 - :mod:`.run` — fit any method, and choose among them without target labels (reverse validation);
 - :mod:`.validation` — importance-weighted validation (DEV), for comparison;
 - :mod:`.compare` — every method against source-only over seeds, with domain distances.
@@ -27,17 +27,21 @@ from .run import (
     SHALLOW_METHODS,
     WEIGHTED_METHODS,
     Candidate,
+    DenoisedProbeHead,
     Selection,
     fit_method,
     select_adaptation,
 )
 from .shallow import (
     CoralClassifier,
+    MarginalizedDenoisingClassifier,
     ReweightedClassifier,
     SelfTrainingClassifier,
     coral_transform,
     kliep_weights,
     kmm_weights,
+    msda_features,
+    msda_mappings,
 )
 from .validation import dev_risk, importance_weights
 
@@ -50,10 +54,12 @@ __all__ = [
     "CoralClassifier",
     "CoralLoss",
     "DEEP_METHODS",
+    "DenoisedProbeHead",
     "DomainAdversarialLoss",
     "FeatureAdapter",
     "GradientReversal",
     "METHODS",
+    "MarginalizedDenoisingClassifier",
     "MultiKernelMMDLoss",
     "ReweightedClassifier",
     "SHALLOW_METHODS",
@@ -71,6 +77,8 @@ __all__ = [
     "kmm_weights",
     "make_adaptation_loss",
     "match_resolution",
+    "msda_features",
+    "msda_mappings",
     "select_adaptation",
     "tfidf_features",
 ]

@@ -20,7 +20,7 @@ from ..selection.distance import mmd, proxy_a_distance
 from ..selection.guard import transfer_gain
 from ..strategies.linear_probe import ProbeHead
 from .deep import AdaptationConfig, FeatureAdapter
-from .run import DEFAULT_WEIGHTS, dense_features, fit_method, select_adaptation
+from .run import DEFAULT_WEIGHTS, DenoisedProbeHead, dense_features, fit_method, select_adaptation
 from .shallow import coral_transform
 
 __all__ = ["compare_adaptation", "domain_distance", "match_resolution", "tfidf_features", "check_same_labels"]
@@ -94,6 +94,8 @@ def _adapted_pair(
             return tuple(network.features(torch.as_tensor(x)).numpy() for x in (source, target))
     if method == "shallow-coral":
         return coral_transform(source, target), target
+    if isinstance(model, DenoisedProbeHead):
+        return model.features(source), model.features(target)
     return None  # re-weighting and self-training change which examples count, not the features
 
 

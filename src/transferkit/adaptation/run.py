@@ -33,7 +33,13 @@ from ..errors import DataError, did_you_mean
 from ..strategies.linear_probe import ProbeHead
 from .deep import AdaptationConfig, FeatureAdapter, dense_features
 from .losses import ADAPTATION_LOSSES
-from .shallow import CoralClassifier, ReweightedClassifier, SelfTrainingClassifier
+from .shallow import (
+    CoralClassifier,
+    MarginalizedDenoisingClassifier,
+    ReweightedClassifier,
+    SelfTrainingClassifier,
+    msda_features,
+)
 from .validation import source_validation_split
 
 __all__ = [
@@ -47,13 +53,14 @@ __all__ = [
     "select_adaptation",
     "Candidate",
     "Selection",
+    "DenoisedProbeHead",
     "dense_features",
 ]
 
 DEEP_METHODS = ADAPTATION_LOSSES  # dann, coral, mmd, cdan: losses on a bottleneck network
-SHALLOW_METHODS = ("shallow-coral", "kmm", "kliep", "self-training")
+SHALLOW_METHODS = ("shallow-coral", "kmm", "kliep", "self-training", "msda")
 METHODS = ("source-only", *DEEP_METHODS, *SHALLOW_METHODS)
-WEIGHTED_METHODS = (*DEEP_METHODS, "self-training")  # methods with an adaptation weight, tried at each weight
+WEIGHTED_METHODS = (*DEEP_METHODS, "self-training", "msda")  # methods with an adaptation weight, tried at each
 DEFAULT_WEIGHTS = (0.3, 1.0)  # adaptation weights tried per weighted method
 
 
@@ -86,9 +93,10 @@ def fit_method(
     target : ndarray, shape (N_t, D)
         Unlabelled.
     weight : float, optional
-        Adaptation weight of a deep method (default: that of ``settings``), or the sample weight
-        of each pseudo-labelled target example in ``self-training`` (default 0.3; 0 gives the
-        source-only fit).
+        Adaptation weight of a deep method (default: that of ``settings``), the sample weight
+        of each pseudo-labelled target example in ``self-training`` (default 0.3), or the scale of
+        the appended denoised features in ``msda`` (default 1); for the last two, 0 gives the
+        source-only fit.
     settings : AdaptationConfig, optional
         Network and training settings of the deep methods.
     random_state : int
@@ -99,7 +107,8 @@ def fit_method(
         With ``predict`` (label indices) and ``predict_proba`` on target features: a
         :class:`~transferkit.adaptation.deep.FeatureAdapter` for the deep methods, else a
         linear :class:`~transferkit.strategies.ProbeHead` (CORAL, the re-weighting and
-        self-training change how the classifier is fitted, not how the target is read).
+        self-training change how the classifier is fitted, not how the target is read), and for
+        ``msda`` a :class:`DenoisedProbeHead` (it reads the target through the learned layers).
     """
     check_method(method)
     if method == "source-only":
@@ -109,14 +118,61 @@ def fit_method(
         return FeatureAdapter(config, random_state=random_state).fit(source, labels, target)
     if method == "shallow-coral":
         fitted = CoralClassifier().fit(source, labels, X_target=target)
-    elif method == "self-training":
+    elif method in ("self-training", "msda"):
         if weight == 0:  # the source-only fit itself, so that weight 0 reproduces it exactly
             return ProbeHead().fit(source, labels)
         options = {} if weight is None else {"weight": float(weight)}
+        if method == "msda":
+            fitted = MarginalizedDenoisingClassifier(**options).fit(source, labels, X_target=target)
+            return DenoisedProbeHead(fitted.mappings_, float(fitted.weight), _as_probe_head(fitted.estimator_))
         fitted = SelfTrainingClassifier(**options).fit(source, labels, X_target=target)
     else:
         fitted = ReweightedClassifier(method=method, random_state=random_state).fit(source, labels, X_target=target)
     return _as_probe_head(fitted.estimator_)
+
+
+class DenoisedProbeHead:
+    """A linear head on features with mSDA layers' outputs appended (the ``msda`` method's model).
+
+    Parameters
+    ----------
+    mappings : list of ndarray of shape (d, d + 1)
+        From :func:`~transferkit.adaptation.shallow.msda_mappings`.
+    scale : float
+        Scale of the appended outputs.
+    head : ProbeHead
+        Fitted on :func:`~transferkit.adaptation.shallow.msda_features` of the source.
+    """
+
+    def __init__(self, mappings: list[np.ndarray], scale: float, head: ProbeHead) -> None:
+        self.mappings = mappings
+        self.scale = scale
+        self.head = head
+        self.classes_ = head.classes_
+
+    def features(self, features: np.ndarray) -> np.ndarray:
+        """``(N, D)`` features to the ``(N, D (L + 1))`` the head reads."""
+        return msda_features(features, self.mappings, self.scale)
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        return self.head.predict_proba(self.features(features))  # (N, K)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return self.head.predict(self.features(features))
+
+    def save_arrays(self) -> dict[str, np.ndarray]:
+        layers = {f"msda.{i}": mapping for i, mapping in enumerate(self.mappings)}
+        return {**layers, **{f"head.{k}": v for k, v in self.head.save_arrays().items()}}
+
+    def config(self) -> dict[str, Any]:  # noqa: D102 - the model_config the estimator saves
+        return {"layers": len(self.mappings), "scale": self.scale}
+
+    @classmethod
+    def from_arrays(cls, model_config: dict[str, Any], arrays: dict[str, np.ndarray]) -> DenoisedProbeHead:
+        """Rebuild from :meth:`config` and :meth:`save_arrays`."""
+        mappings = [arrays[f"msda.{i}"] for i in range(int(model_config["layers"]))]
+        head = ProbeHead.from_arrays({k[len("head.") :]: v for k, v in arrays.items() if k.startswith("head.")})
+        return cls(mappings, float(model_config["scale"]), head)
 
 
 def _as_probe_head(logistic: Any) -> ProbeHead:
