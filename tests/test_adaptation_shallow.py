@@ -13,10 +13,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import LinearSVC
 
+from transferkit.adaptation.msda import MarginalizedDenoisingClassifier, msda_features, msda_mappings
 from transferkit.adaptation.run import DenoisedProbeHead, fit_method
 from transferkit.adaptation.shallow import (
     CoralClassifier,
-    MarginalizedDenoisingClassifier,
     ReweightedClassifier,
     SelfTrainingClassifier,
     _gauss,
@@ -24,8 +24,6 @@ from transferkit.adaptation.shallow import (
     coral_transform,
     kliep_weights,
     kmm_weights,
-    msda_features,
-    msda_mappings,
 )
 from transferkit.errors import DataError, NotFittedError, TransferkitError
 

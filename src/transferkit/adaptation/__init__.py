@@ -3,8 +3,9 @@
 - :mod:`.losses` — DANN, Deep CORAL, DAN (multi-kernel MMD), CDAN as loss modules for the one
   training loop;
 - :mod:`.deep` — a bottleneck network trained with one of them on frozen features (the fast path);
-- :mod:`.shallow` — CORAL re-colouring, KMM and KLIEP re-weighting, class-balanced self-training and
-  marginalized denoising (mSDA) features for any scikit-learn classifier;
+- :mod:`.shallow` — CORAL re-colouring, KMM and KLIEP re-weighting, class-balanced self-training for any
+  scikit-learn classifier;
+- :mod:`.msda` — marginalized stacked denoising autoencoder features learned on both domains;
 - :mod:`.run` — fit any method, and choose among them without target labels (reverse validation);
 - :mod:`.validation` — importance-weighted validation (DEV), for comparison;
 - :mod:`.compare` — every method against source-only over seeds, with domain distances.
@@ -21,6 +22,7 @@ from .losses import (
     MultiKernelMMDLoss,
     make_adaptation_loss,
 )
+from .msda import MarginalizedDenoisingClassifier, msda_features, msda_mappings
 from .run import (
     DEEP_METHODS,
     METHODS,
@@ -34,14 +36,11 @@ from .run import (
 )
 from .shallow import (
     CoralClassifier,
-    MarginalizedDenoisingClassifier,
     ReweightedClassifier,
     SelfTrainingClassifier,
     coral_transform,
     kliep_weights,
     kmm_weights,
-    msda_features,
-    msda_mappings,
 )
 from .validation import dev_risk, importance_weights
 

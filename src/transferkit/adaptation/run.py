@@ -33,13 +33,8 @@ from ..errors import DataError, did_you_mean
 from ..strategies.linear_probe import ProbeHead
 from .deep import AdaptationConfig, FeatureAdapter, dense_features
 from .losses import ADAPTATION_LOSSES
-from .shallow import (
-    CoralClassifier,
-    MarginalizedDenoisingClassifier,
-    ReweightedClassifier,
-    SelfTrainingClassifier,
-    msda_features,
-)
+from .msda import MarginalizedDenoisingClassifier, msda_features
+from .shallow import CoralClassifier, ReweightedClassifier, SelfTrainingClassifier
 from .validation import source_validation_split
 
 __all__ = [
@@ -137,11 +132,11 @@ class DenoisedProbeHead:
     Parameters
     ----------
     mappings : list of ndarray of shape (d, d + 1)
-        From :func:`~transferkit.adaptation.shallow.msda_mappings`.
+        From :func:`~transferkit.adaptation.msda.msda_mappings`.
     scale : float
         Scale of the appended outputs.
     head : ProbeHead
-        Fitted on :func:`~transferkit.adaptation.shallow.msda_features` of the source.
+        Fitted on :func:`~transferkit.adaptation.msda.msda_features` of the source.
     """
 
     def __init__(self, mappings: list[np.ndarray], scale: float, head: ProbeHead) -> None:
