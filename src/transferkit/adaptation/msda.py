@@ -97,8 +97,8 @@ class MarginalizedDenoisingClassifier(_AdaptedClassifier):
     """A classifier fitted on source features with mSDA features learned on source and target appended.
 
     See :func:`msda_mappings` (Chen et al., ICML 2012). Predictions read target features through the same
-    layers. ``weight`` scales the appended features; ``weight=0`` gives exactly the estimator fitted on the
-    source alone (with an L2-penalised linear estimator such as the default).
+    layers. ``weight`` scales the appended features; at ``weight=0`` they are zero columns, so an L2-penalised
+    linear estimator (the default) fits the source-alone model, up to solver tolerance.
 
     Parameters
     ----------
