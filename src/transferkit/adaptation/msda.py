@@ -137,10 +137,5 @@ class MarginalizedDenoisingClassifier(_AdaptedClassifier):
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call 'fit' first")
         return msda_features(X, self.mappings_, float(self.weight))
 
-    def _delegate(self, method: str, X: Any) -> np.ndarray:
-        if not hasattr(self, "estimator_"):
-            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call 'fit' first")
-        X = _matrix(X, "X")
-        if X.shape[1] != self.n_features_in_:
-            raise DataError(f"X has shape {X.shape}; this model was fitted on {self.n_features_in_} features")
-        return getattr(self.estimator_, method)(self.transform(X))
+    def _estimator_input(self, X: np.ndarray) -> np.ndarray:
+        return self.transform(X)

@@ -319,7 +319,11 @@ class _AdaptedClassifier(ClassifierMixin, BaseEstimator):
         X = _matrix(X, "X")
         if X.shape[1] != self.n_features_in_:
             raise DataError(f"X has shape {X.shape}; this model was fitted on {self.n_features_in_} features")
-        return getattr(self.estimator_, method)(X)
+        return getattr(self.estimator_, method)(self._estimator_input(X))
+
+    def _estimator_input(self, X: np.ndarray) -> np.ndarray:
+        """What the fitted estimator reads for target features ``X`` ``(n, d)``: ``X`` itself by default."""
+        return X
 
     def predict(self, X: Any) -> np.ndarray:
         """Class labels ``(n,)`` of target features ``X`` ``(n, d)``, used as they are."""
