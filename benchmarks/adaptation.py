@@ -106,9 +106,10 @@ def markdown_adaptation(rows: list[dict]) -> list[str]:
         )
     lines += [
         "",
-        "Label-free choice (reverse validation) per pair, its gain over source-only (95% interval over seeds "
-        "and test examples), the A-distance between the domains before and after (source-only vs the chosen "
-        "method's representation, first seed), and the wall time of all candidates over all seeds:",
+        "Label-free choice (reverse validation, one-standard-error rule) per pair, its gain over source-only "
+        "(95% interval over seeds and test examples), the A-distance between the domains before and after "
+        "(source-only vs the chosen method's representation, first seed), and the wall time of all candidates"
+        " over all seeds:",
         "",
         "| pair | features | chosen (per seed) | accuracy | gain vs source-only | A-distance before → after | time |",
         "|---|---|---|---|---|---|---|",

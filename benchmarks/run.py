@@ -347,13 +347,17 @@ def write_markdown(results: dict, path: Path) -> None:
             "",
             "Every method on every built-in pair, seeds 0-2 (`transferkit adapt --method all`). Target accuracy "
             "on the target's test part (its labels used only here); the methods adapt to the target's training "
-            "part without labels. Deep methods train a 256-d bottleneck on frozen features (600 steps for "
-            "images, 300 for the 1,000-sentence text sources; AdamW 1e-3, batch 64 + 64) at adaptation weights "
-            "0.3 and 1, the weight chosen by reverse validation on an 80/20 split of the source; each method is "
-            "then refitted at its chosen weight on every source label and scored (what `TransferClassifier` "
-            "returns); the target oracle is a linear probe trained on the target's own training labels (a "
-            "ceiling). Self-training (class-balanced pseudo-labelling) and mSDA (denoised features learned on "
-            "both domains, noise 0.7, one layer, appended at the weight) are tried at the same two weights.",
+            "part without labels. Deep methods train a 256-d bottleneck on frozen features (600 steps for images,"
+            " 300 for the 1,000-sentence text sources; AdamW 1e-3, batch 64 + 64) at adaptation weights 0.3 and "
+            "1. The weight of each method, and the label-free choice among methods, come from reverse validation "
+            "on an 80/20 split of the source with the one-standard-error rule (the simplest candidate within one "
+            "paired standard error of the lowest reverse error: source-only, then shallow, then deep methods, the"
+            " smaller weight first; mSDA is chosen only on non-negative features, i.e. not on MiniLM's); each "
+            "method is then refitted at its chosen weight on every source label and scored (what "
+            "`TransferClassifier` returns); the target oracle is a linear probe trained on the target's own "
+            "training labels (a ceiling). Self-training (class-balanced pseudo-labelling) and mSDA (denoised "
+            "features learned on both domains, noise 0.7, one layer, appended at the weight) are tried at the "
+            "same two weights.",
             "",
         ]
         lines += adaptation.markdown_adaptation(rows)

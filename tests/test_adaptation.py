@@ -375,8 +375,9 @@ def test_selection_never_reads_the_target_labels(comparison):
 
 def test_select_adaptation_is_deterministic_and_ranks_by_reverse_error():
     xs, ys, xt, _ = _nuisance_shift(2, n=120, d=8)
-    selection = select_adaptation(["source-only", "coral", "kmm"], xs, ys, xt, settings=_FAST, random_state=4)
-    again = select_adaptation(["source-only", "coral", "kmm"], xs, ys, xt, settings=_FAST, random_state=4)
+    common = {"settings": _FAST, "random_state": 4, "rule": "lowest"}
+    selection = select_adaptation(["source-only", "coral", "kmm"], xs, ys, xt, **common)
+    again = select_adaptation(["source-only", "coral", "kmm"], xs, ys, xt, **common)
     assert [c.to_dict()["reverse_error"] for c in selection.candidates] == [
         c.to_dict()["reverse_error"] for c in again.candidates
     ]
@@ -395,6 +396,7 @@ def test_select_adaptation_is_deterministic_and_ranks_by_reverse_error():
     assert len(selection.train_index) + len(selection.validation_index) == 120
     summary = selection.to_dict()
     assert summary["criterion"] == "reverse validation" and summary["selected"] == selection.best.to_dict()
+    assert summary["rule"] == "lowest" and summary["not_chosen"] == {}
     json.dumps(summary)
     with pytest.raises(DataError, match="one class"):
         select_adaptation(["coral"], xs, np.zeros(len(xs), dtype=int), xt)
@@ -406,7 +408,7 @@ def test_select_adaptation_is_deterministic_and_ranks_by_reverse_error():
 
 def test_select_adaptation_tries_self_training_at_each_weight():
     xs, ys, xt, _ = _nuisance_shift(2, n=120, d=8)
-    selection = select_adaptation(["source-only", "self-training"], xs, ys, xt, random_state=1)
+    selection = select_adaptation(["source-only", "self-training"], xs, ys, xt, random_state=1, rule="lowest")
     assert [(c.method, c.weight) for c in selection.candidates] == [
         ("source-only", None),
         ("self-training", 0.3),

@@ -123,7 +123,8 @@ def command_adapt(args: argparse.Namespace) -> int:
     choices = ", ".join(_choice(c) for c in selected["choices"])
     print()
     print(
-        f"label-free choice (reverse validation, per seed): {choices} -> {selected['accuracy']:.3f} "
+        "label-free choice (reverse validation, one-standard-error rule, per seed): "
+        f"{choices} -> {selected['accuracy']:.3f} "
         f"± {selected['accuracy_std']:.3f}, {_gain_text(selected['gain'])} points over source-only: "
         f"{selected['gain']['verdict']}"
     )

@@ -112,7 +112,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         ``linear-probe``, the fast default; on the whole network with a fine-tuning strategy),
         ``"shallow-coral"``, ``"kmm"``, ``"kliep"``, ``"self-training"``, ``"msda"`` (frozen features only), or
         ``"auto"``: every method and ``source-only``, chosen by reverse validation without target
-        labels (see :mod:`transferkit.adaptation.run`).
+        labels, with the one-standard-error rule in favour of simpler methods (see
+        :mod:`transferkit.adaptation.run`).
     adaptation_weight : float, optional
         Trade-off of the adaptation loss (for ``"self-training"``: the sample weight of each
         pseudo-labelled target example; for ``"msda"``: the scale of the denoised features);
