@@ -1,0 +1,131 @@
+"""How well each label-free selection rule chooses, scored on held-back labels that are not the test part.
+
+For every built-in pair of a feature group and seeds 0-2, every candidate (method x weight) is
+fitted on the source's 80 % split and the unlabelled target, as :func:`select_adaptation` does;
+the script keeps which held-out source examples its reverse model missed and the candidate's
+accuracy on the target's *training* part, whose labels the methods never read and which is
+separate from the test part that BENCHMARKS.md's adaptation tables score. It then applies each
+rule of :data:`SELECTION_RULES` (with mSDA eligible everywhere, and only on non-negative
+features) and prints the chosen candidate's mean gain over source-only on those labels.
+
+This is the development check behind the one-standard-error rule; it is not part of
+``make bench``. Usage::
+
+    python benchmarks/adaptation_selection_dev.py minilm_l6.sentence --out /tmp/dev_minilm.json
+    python benchmarks/adaptation_selection_dev.py tfidf --out /tmp/dev_tfidf.json
+    python benchmarks/adaptation_selection_dev.py images --out /tmp/dev_images.json
+    python benchmarks/adaptation_selection_dev.py --rules-only /tmp/dev_minilm.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import adaptation  # noqa: E402
+from transferkit.adaptation.pairs import load_pair  # noqa: E402
+from transferkit.adaptation.run import (  # noqa: E402
+    DEFAULT_WEIGHTS,
+    METHODS,
+    SELECTION_RULES,
+    WEIGHTED_METHODS,
+    Candidate,
+    choose_candidates,
+    fit_method,
+    not_chosen_automatically,
+    reverse_validation_misses,
+)
+from transferkit.adaptation.validation import source_validation_split  # noqa: E402
+
+
+def collect(group: str, seeds: int = 3) -> list[dict]:
+    """One record per pair, seed and candidate: reverse-validation misses and held-back accuracy."""
+    if group == "images":
+        pairs, backbone, size, settings = (
+            adaptation.IMAGE_PAIRS,
+            "efficientnet_lite0.in1k",
+            adaptation.IMAGE_SIZE,
+            adaptation.SETTINGS,
+        )
+    else:
+        pairs, backbone, size, settings = adaptation.TEXT_PAIRS, group, None, adaptation.TEXT_SETTINGS
+    records = []
+    for source_name, target_name in pairs:
+        pair = load_pair(source_name, target_name, backbone=backbone, image_size=size)
+        xs, ys, xt = pair.source, np.asarray(pair.source_labels), pair.target
+        held_back = np.asarray(pair.target_labels)  # the target's training labels: scoring only
+        signed = bool(not_chosen_automatically(xs, xt))
+        for seed in range(seeds):
+            train, validation = source_validation_split(ys, 0.2, seed)
+            for method in METHODS:
+                for weight in DEFAULT_WEIGHTS if method in WEIGHTED_METHODS else (None,):
+                    common = {"weight": weight, "settings": settings, "random_state": seed}
+                    model = fit_method(method, xs[train], ys[train], xt, **common)
+                    misses = reverse_validation_misses(
+                        method, model, xs[train], xs[validation], ys[validation], xt, **common
+                    )
+                    records.append(
+                        {
+                            "source": source_name,
+                            "target": target_name,
+                            "seed": seed,
+                            "signed_features": signed,
+                            "method": method,
+                            "weight": weight,
+                            "held_back_accuracy": float((np.asarray(model.predict(xt)) == held_back).mean()),
+                            "misses": misses.astype(int).tolist(),
+                        }
+                    )
+            print(f"{source_name} -> {target_name} seed {seed} {time.strftime('%H:%M:%S')}", flush=True)
+    return records
+
+
+def score_rules(records: list[dict]) -> list[str]:
+    """Mean gain over source-only on the held-back labels of each rule's choice, and its worst pair."""
+    draws = {k: list(v) for k, v in itertools.groupby(records, key=lambda r: (r["source"], r["target"], r["seed"]))}
+    lines = [f"{len(draws)} pair-seeds"]
+    for msda_everywhere in (True, False):
+        for rule in SELECTION_RULES:
+            gains: dict[tuple[str, str], list[float]] = {}
+            for key, rows in draws.items():
+                candidates = [
+                    Candidate(
+                        r["method"], r["weight"], float(np.mean(r["misses"])), 0.0, r, np.asarray(r["misses"], bool)
+                    )
+                    for r in rows
+                ]
+                exclude = () if msda_everywhere or not rows[0]["signed_features"] else ("msda",)
+                per_method, best = choose_candidates(candidates, rule, exclude=exclude)
+                baseline = per_method["source-only"].model["held_back_accuracy"]
+                gains.setdefault(key[:2], []).append(best.model["held_back_accuracy"] - baseline)
+            mean = 100 * np.mean([g for v in gains.values() for g in v])
+            worst = 100 * min(np.mean(v) for v in gains.values())
+            where = "mSDA eligible everywhere" if msda_everywhere else "mSDA only on non-negative features"
+            lines.append(f"{rule:>20s}, {where}: mean gain {mean:+.2f} points, worst pair {worst:+.2f}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("group", help="images, tfidf or a text backbone (minilm_l6.sentence); or a JSON file")
+    parser.add_argument("--out", type=Path, help="write the records here")
+    parser.add_argument("--rules-only", action="store_true", help="GROUP is a JSON file written before")
+    args = parser.parse_args()
+    if args.rules_only:
+        records = json.loads(Path(args.group).read_text())
+    else:
+        records = collect(args.group)
+        if args.out:
+            args.out.write_text(json.dumps(records))
+    print("\n".join(score_rules(records)))
+
+
+if __name__ == "__main__":
+    main()
