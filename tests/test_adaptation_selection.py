@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -94,3 +96,22 @@ def test_select_adaptation_records_rule_and_left_out_methods_and_misses():
         assert candidate.reverse_error == pytest.approx(candidate.misses.mean())
     with pytest.raises(UnknownNameError, match="selection rule"):
         select_adaptation(["source-only"], xs, ys, xt, rule="best")
+
+
+def test_cli_adapt_says_when_msda_is_scored_but_not_eligible(tmp_path, capsys):
+    from transferkit.cli import main
+
+    rng = np.random.default_rng(0)
+    y = np.array(["cat", "dog"] * 60)
+    signal = (y == "dog")[:, None] * np.r_[2.0, 0, 0, 0]  # (120, 4): class on the first axis, signed features
+    np.savez(tmp_path / "source.npz", X=rng.normal(size=(120, 4)) + signal, y=y)
+    np.savez(tmp_path / "target.npz", X=rng.normal(size=(120, 4)) + signal + np.r_[0, 2.0, 0, 0], y=y)
+    argv = ["adapt", "--source", str(tmp_path / "source.npz"), "--target", str(tmp_path / "target.npz")]
+    argv += ["--method", "msda", "--seeds", "1", "--json", str(tmp_path / "adapt.json")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "msda was scored but not eligible for the choice: features take negative values" in out
+    record = json.loads((tmp_path / "adapt.json").read_text())
+    assert set(record["selected"]["not_chosen"]) == {"msda"}
+    assert record["selected"]["choices"][0]["method"] == "source-only"
+    assert "msda" in record["methods"]

@@ -128,6 +128,8 @@ def command_adapt(args: argparse.Namespace) -> int:
         f"± {selected['accuracy_std']:.3f}, {_gain_text(selected['gain'])} points over source-only: "
         f"{selected['gain']['verdict']}"
     )
+    for method, reason in selected.get("not_chosen", {}).items():
+        print(f"{method} was scored but not eligible for the choice: {reason}")
     if "warning" in selected:
         print(f"warning: {selected['warning']}")
     if args.json:

@@ -145,7 +145,8 @@ def compare_adaptation(
     dict
         ``methods`` (per method: weights chosen, accuracy per seed, mean, std, distance after,
         seconds), ``selected`` (choices per seed, accuracy, gain over source-only with a 95 %
-        interval, ``warning`` when it loses more than 2 points), ``oracle``, ``distance_before``.
+        interval, ``warning`` when it loses more than 2 points, ``not_chosen``: methods scored but
+        not eligible for the choice on these features, with the reason), ``oracle``, ``distance_before``.
     """
     source, target = dense_features(source), dense_features(target)
     labels = np.asarray(labels, dtype=np.int64)
@@ -196,6 +197,7 @@ def compare_adaptation(
                 row["correct"].append(correct)
                 row["accuracy_per_seed"].append(float(correct.mean()))
         best = selection.best
+        selected["not_chosen"] = dict(selection.not_chosen)  # depends on the features only, not the seed
         selected["choices"].append({"method": best.method, "weight": best.weight, "reverse_error": best.reverse_error})
         if scored:
             selected["correct"].append(rows[best.method]["correct"][-1])
