@@ -365,7 +365,7 @@ def write_markdown(results: dict, path: Path) -> None:
         lines += [
             "",
             "Mean gain of the label-free choice over source-only: "
-            + ", ".join(f"{key} {100 * value:+.1f} points" for key, value in gains.items())
+            + ", ".join(f"{key} {100 * value:+.2f} points" for key, value in gains.items())
             + ".",
             "",
         ]
