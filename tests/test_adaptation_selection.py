@@ -115,3 +115,11 @@ def test_cli_adapt_says_when_msda_is_scored_but_not_eligible(tmp_path, capsys):
     assert set(record["selected"]["not_chosen"]) == {"msda"}
     assert record["selected"]["choices"][0]["method"] == "source-only"
     assert "msda" in record["methods"]
+
+
+def test_the_smaller_weight_is_preferred_whatever_order_the_weights_were_tried_in():
+    big = _candidate("self-training", 1.0, _misses(200, list(range(10, 31))))
+    small = _candidate("self-training", 0.3, _misses(200, list(range(22))))
+    for order in ([big, small], [small, big]):
+        per_method, _ = choose_candidates(order, "one-standard-error")
+        assert per_method["self-training"] is small

@@ -373,7 +373,7 @@ def choose_candidates(
     Parameters
     ----------
     candidates : list of Candidate
-        In the order tried; a method's weights ascending.
+        In the order tried.
     rule : str
         ``"one-standard-error"``: per method, the smallest weight within one standard error of
         that method's lowest error; overall, among those, the simplest kind of method (source-only,
@@ -392,9 +392,11 @@ def choose_candidates(
     methods = list(dict.fromkeys(c.method for c in candidates))
     per_method: dict[str, Candidate] = {}
     for method in methods:
-        tried = [c for c in candidates if c.method == method]  # weights ascend
-        pool = tried if rule == "lowest" else _within_one_standard_error(tried)
-        per_method[method] = min(pool, key=lambda c: c.reverse_error if rule == "lowest" else 0.0)
+        tried = [c for c in candidates if c.method == method]
+        if rule == "lowest":
+            per_method[method] = min(tried, key=lambda c: c.reverse_error)  # ties: the first tried
+        else:
+            per_method[method] = min(_within_one_standard_error(tried), key=lambda c: c.weight or 0.0)
     chosen = [c for m, c in per_method.items() if m not in exclude] or list(per_method.values())
     if rule == "lowest":
         return per_method, min(chosen, key=lambda c: (c.reverse_error, c.method != "source-only"))
