@@ -232,35 +232,13 @@ def reverse_validation_misses(
     return np.asarray(reverse.predict(source_validation)) != np.asarray(validation_labels)
 
 
-def reverse_validation_error(
-    method: str,
-    model: Any,
-    source_train: np.ndarray,
-    source_validation: np.ndarray,
-    validation_labels: np.ndarray,
-    target: np.ndarray,
-    *,
-    weight: float | None = None,
-    settings: AdaptationConfig | None = None,
-    random_state: int = 0,
-) -> float:
+def reverse_validation_error(*args: Any, **kwargs: Any) -> float:
     """Error on held-out source labels of a model trained on the target's pseudo-labels.
 
-    The mean of :func:`reverse_validation_misses` (same parameters); pseudo-labels of a single
-    class give error 1.
+    The mean of :func:`reverse_validation_misses`, which takes the same parameters; pseudo-labels
+    of a single class give error 1.
     """
-    misses = reverse_validation_misses(
-        method,
-        model,
-        source_train,
-        source_validation,
-        validation_labels,
-        target,
-        weight=weight,
-        settings=settings,
-        random_state=random_state,
-    )
-    return float(misses.mean())
+    return float(reverse_validation_misses(*args, **kwargs).mean())
 
 
 @dataclass
