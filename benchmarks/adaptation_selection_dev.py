@@ -1,12 +1,12 @@
 """How well each label-free selection rule chooses, scored on held-back labels that are not the test part.
 
-For every built-in pair of a feature group and seeds 0-2, every candidate (method x weight) is
-fitted on the source's 80 % split and the unlabelled target, as :func:`select_adaptation` does;
-the script keeps which held-out source examples its reverse model missed and the candidate's
-accuracy on the target's *training* part, whose labels the methods never read and which is
-separate from the test part that BENCHMARKS.md's adaptation tables score. It then applies each
-rule of :data:`SELECTION_RULES` (with mSDA eligible everywhere, and only on non-negative
-features) and prints the chosen candidate's mean gain over source-only on those labels.
+For every built-in pair of a feature group and seeds 0-2, :func:`select_adaptation` fits every
+candidate (method x weight) on the source's 80 % split and the unlabelled target. The script keeps
+which held-out source examples each candidate's reverse model missed, and the candidate's accuracy
+on the target's *training* part, whose labels the methods never read and which is separate from
+the test part that BENCHMARKS.md's adaptation tables score. It then applies each rule of
+:data:`SELECTION_RULES` (with mSDA eligible everywhere, and only on non-negative features) and
+prints the chosen candidate's mean gain over source-only on those labels.
 
 This is the development check behind the one-standard-error rule; it is not part of
 ``make bench``. Usage::
@@ -32,17 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import adaptation  # noqa: E402
 from transferkit.adaptation.pairs import load_pair  # noqa: E402
 from transferkit.adaptation.run import (  # noqa: E402
-    DEFAULT_WEIGHTS,
     METHODS,
     SELECTION_RULES,
-    WEIGHTED_METHODS,
     Candidate,
     choose_candidates,
-    fit_method,
     not_chosen_automatically,
-    reverse_validation_misses,
+    select_adaptation,
 )
-from transferkit.adaptation.validation import source_validation_split  # noqa: E402
 
 
 def collect(group: str, seeds: int = 3) -> list[dict]:
@@ -63,26 +59,21 @@ def collect(group: str, seeds: int = 3) -> list[dict]:
         held_back = np.asarray(pair.target_labels)  # the target's training labels: scoring only
         signed = bool(not_chosen_automatically(xs, xt))
         for seed in range(seeds):
-            train, validation = source_validation_split(ys, 0.2, seed)
-            for method in METHODS:
-                for weight in DEFAULT_WEIGHTS if method in WEIGHTED_METHODS else (None,):
-                    common = {"weight": weight, "settings": settings, "random_state": seed}
-                    model = fit_method(method, xs[train], ys[train], xt, **common)
-                    misses = reverse_validation_misses(
-                        method, model, xs[train], xs[validation], ys[validation], xt, **common
-                    )
-                    records.append(
-                        {
-                            "source": source_name,
-                            "target": target_name,
-                            "seed": seed,
-                            "signed_features": signed,
-                            "method": method,
-                            "weight": weight,
-                            "held_back_accuracy": float((np.asarray(model.predict(xt)) == held_back).mean()),
-                            "misses": misses.astype(int).tolist(),
-                        }
-                    )
+            selection = select_adaptation(list(METHODS), xs, ys, xt, settings=settings, random_state=seed)
+            for candidate in selection.candidates:
+                predicted = np.asarray(candidate.model.predict(xt))
+                records.append(
+                    {
+                        "source": source_name,
+                        "target": target_name,
+                        "seed": seed,
+                        "signed_features": signed,
+                        "method": candidate.method,
+                        "weight": candidate.weight,
+                        "held_back_accuracy": float((predicted == held_back).mean()),
+                        "misses": candidate.misses.astype(int).tolist(),
+                    }
+                )
             print(f"{source_name} -> {target_name} seed {seed} {time.strftime('%H:%M:%S')}", flush=True)
     return records
 

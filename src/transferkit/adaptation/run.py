@@ -315,6 +315,11 @@ class Selection:
         }
 
 
+def _check_rule(rule: str) -> None:
+    if rule not in SELECTION_RULES:
+        raise did_you_mean("selection rule", str(rule), list(SELECTION_RULES))
+
+
 def _complexity(candidate: Candidate) -> int:
     if candidate.method == "source-only":
         return 0
@@ -365,8 +370,7 @@ def choose_candidates(
     per_method : dict of str to Candidate
     best : Candidate
     """
-    if rule not in SELECTION_RULES:
-        raise did_you_mean("selection rule", str(rule), list(SELECTION_RULES))
+    _check_rule(rule)
     methods = list(dict.fromkeys(c.method for c in candidates))
     per_method: dict[str, Candidate] = {}
     for method in methods:
@@ -426,8 +430,7 @@ def select_adaptation(
         raise DataError(f"source features have {source.shape[1]} columns but target features {target.shape[1]}")
     if len(np.unique(labels)) < 2:
         raise DataError("the source has one class; adaptation needs a labelled source with at least two")
-    if rule not in SELECTION_RULES:
-        raise did_you_mean("selection rule", str(rule), list(SELECTION_RULES))
+    _check_rule(rule)  # before any fitting
     train, validation = source_validation_split(labels, validation_fraction, random_state)
     candidates = []
     for method in dict.fromkeys(check_method(m) for m in methods):
