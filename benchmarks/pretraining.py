@@ -216,6 +216,80 @@ def bench_source(seeds: int = 3, sources: tuple[str, ...] | None = None) -> dict
     return {"directions": directions}
 
 
+# What `fit --backbone zoo:NAME --strategy S` did before entries carried their own fine-tuning defaults
+# (BackboneCfg.fine_tuning): the backbone at 0.1x the head's rate, the source's BatchNorm statistics, flips.
+IMAGENET_MINDED = {"batchnorm": "eval", "hflip": True}
+
+
+def bench_zoo_defaults(seeds: int = 3, sources: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """``fit --backbone zoo:NAME`` with the entry's stored defaults vs the strategies' ImageNet-minded ones.
+
+    Each direction's source is pre-trained as in :func:`bench_source`; then ``finetune`` and ``lp-ft``
+    run with no settings but the strategy (the entry's defaults apply) and with the settings that were
+    the defaults before (``IMAGENET_MINDED``, and ``body_lr_scale=0.1`` for ``finetune``).
+    """
+    from transferkit.pretraining.source import NATIVE_FINE_TUNING, pretrain_supervised
+    from transferkit.strategies.finetune import FineTune
+
+    directions = []
+    with _temporary_zoo():
+        for source, target, epochs in DIRECTIONS:
+            if sources is not None and source not in sources:
+                continue
+            print(f"pre-training small-cnn on {source} ({epochs} epochs)", flush=True)
+            train = load_dataset(source).train
+            entry = pretrain_supervised(
+                train.inputs, train.labels, f"{source}-cnn", arch="small-cnn", epochs=epochs, verbose=False
+            ).name
+            methods: dict[str, dict[str, Any]] = {
+                "finetune, strategy defaults (before)": {
+                    "strategy": FineTune(body_lr_scale=0.1),
+                    "training": IMAGENET_MINDED,
+                    "backbone": entry,
+                },
+                "finetune, the entry's defaults": {"strategy": "finetune", "backbone": entry},
+                "lp-ft, strategy defaults (before)": {
+                    "strategy": "lp-ft",
+                    "training": IMAGENET_MINDED,
+                    "backbone": entry,
+                },
+                "lp-ft, the entry's defaults": {"strategy": "lp-ft", "backbone": entry},
+            }
+            print(f"{source} -> {target}", flush=True)
+            rows = _evaluate(methods, load_dataset(target), SOURCE_KS, seeds)
+            names = list(methods)
+            directions.append(
+                {
+                    "source": source,
+                    "target": target,
+                    "entry_defaults": NATIVE_FINE_TUNING,
+                    "rows": _public(rows),
+                    "finetune_gain": _gains(rows, (names[1],), (names[0],)),
+                    "lp_ft_gain": _gains(rows, (names[3],), (names[2],)),
+                }
+            )
+    return {"directions": directions}
+
+
+def markdown_zoo_defaults(part: dict[str, Any]) -> list[str]:
+    """Per direction: the accuracy table and the gain of the entry's defaults over the old ones."""
+    lines = []
+    for d in part["directions"]:
+        lines += [
+            f"### {d['source']} → {d['target']}",
+            "",
+            *_table(d["rows"], SOURCE_KS),
+            "",
+            "The entry's defaults vs the strategy's (95% interval over seeds and test examples):",
+            "",
+            *[f"- {_gain_line(g)}" for g in d["finetune_gain"] + d["lp_ft_gain"]],
+            "",
+            f"Measured {d['date']} on {d['machine']} with `{d['command']}`.",
+            "",
+        ]
+    return lines
+
+
 def bench_unsupervised(seeds: int = 3) -> dict[str, Any]:
     """AE and RBM stacks pre-trained without labels on Fashion-MNIST, then k = 10 / 100 labels per class."""
     from transferkit.pretraining.layerwise import LayerwiseConfig

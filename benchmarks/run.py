@@ -403,6 +403,21 @@ def write_markdown(results: dict, path: Path) -> None:
             "",
         ]
         lines += pretraining.markdown_source(part)
+    if "pretrain_zoo_defaults" in results:
+        part = results["pretrain_zoo_defaults"]
+        lines += [
+            "## Fine-tuning a zoo entry with its own defaults",
+            "",
+            "A `small-cnn` that `pretrain_supervised` stores carries how it wants to be fine-tuned "
+            f"(`BackboneCfg.fine_tuning`: {json.dumps(part['directions'][0]['entry_defaults'])}), the recipe of the "
+            "section above. `fit --backbone zoo:NAME --strategy finetune|lp-ft` with no other setting uses it; "
+            "before, the strategies' ImageNet-minded defaults applied (the backbone at 0.1x the head's rate for "
+            "`finetune`, the source's BatchNorm statistics, flips). Both with the strategies' other defaults "
+            "(15 epochs; AdamW 1e-3 for finetune, 1e-4 after a probe for lp-ft), k labels per class of the "
+            "target, seeds 0-2.",
+            "",
+        ]
+        lines += pretraining.markdown_zoo_defaults(part)
     if "pretrain_unsupervised" in results:
         part = results["pretrain_unsupervised"]
         lines += [
@@ -430,11 +445,12 @@ def main() -> int:
         "--only",
         default="fmnist,yelp,throughput,cache,finetune-fmnist,finetune-fmnist-long,finetune-fmnist-128,"
         "finetune-yelp,labels,rank,rank-reference,auto-fmnist,auto-yelp,adapt-images,adapt-minilm,adapt-tfidf,param-transfer,"
-        "pretrain-source,pretrain-unsupervised",
+        "pretrain-source,pretrain-zoo-defaults,pretrain-unsupervised",
     )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument(
-        "--sources", help="pretrain-source only: the source(s) whose direction to run, e.g. mnist (default: both)"
+        "--sources",
+        help="pretrain-source / pretrain-zoo-defaults: the direction(s) to run by source, e.g. mnist (default: both)",
     )
     parser.add_argument("--yelp-seeds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="k=10 / k=8 only, for a smoke run")
@@ -490,15 +506,21 @@ def main() -> int:
             results[name.replace("-", "_")] = {"rows": bench(args.seeds), **stamp}
     if "param-transfer" in parts:
         results["param_transfer"] = {"rows": parameter_transfer.bench_parameter_transfer(), **stamp}
-    if "pretrain-source" in parts:
+    for name, bench in (
+        ("pretrain-source", pretraining.bench_source),
+        ("pretrain-zoo-defaults", pretraining.bench_zoo_defaults),
+    ):
+        if name not in parts:
+            continue
         sources = tuple(args.sources.split(",")) if args.sources else None
-        fresh = pretraining.bench_source(args.seeds, sources)["directions"]
+        fresh = bench(args.seeds, sources)["directions"]
         # A direction run now replaces its earlier figures; the other keeps its own, with its own stamp.
-        earlier = results.get("pretrain_source", {}).get("directions", [])
+        key = name.replace("-", "_")
+        earlier = results.get(key, {}).get("directions", [])
         kept = [d for d in earlier if sources and d["source"] not in sources]
         directions = {d["source"]: d for d in kept + [{**d, **stamp} for d in fresh]}
         order = [source for source, *_ in pretraining.DIRECTIONS]
-        results["pretrain_source"] = {"directions": [directions[s] for s in order if s in directions]}
+        results[key] = {"directions": [directions[s] for s in order if s in directions]}
     if "pretrain-unsupervised" in parts:
         results["pretrain_unsupervised"] = {**pretraining.bench_unsupervised(args.seeds), **stamp}
     out.write_text(json.dumps(results, indent=2))

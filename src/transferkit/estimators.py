@@ -331,7 +331,14 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _train_config(self, strategy: Strategy, modality: str) -> TrainConfig:
+        """The strategy's defaults, then the backbone's fine-tuning preferences, then the user's settings."""
+        from .backbones import fine_tuning_defaults
+
         config = TrainConfig(seed=int(self.random_state)).replace(**strategy.train_defaults(modality))
+        preferred, _ = fine_tuning_defaults(self.backbone_.cfg)  # the rate factor is the strategy's to apply
+        config = config.replace(**preferred)
+        if self.backbone_.cfg.fine_tuning:
+            self.history_["backbone_fine_tuning"] = dict(self.backbone_.cfg.fine_tuning)
         if isinstance(self.training, TrainConfig):
             config = config.replace(**{k: v for k, v in self.training.to_dict().items() if k != "seed"})
         elif isinstance(self.training, dict):

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import TransferkitError
 
-__all__ = ["BackboneCfg", "sha256_file", "verify_weights"]
+__all__ = ["BackboneCfg", "fine_tuning_defaults", "sha256_file", "verify_weights"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,13 @@ class BackboneCfg:
         How token or spatial outputs become one vector (``"avg"``, ``"mean"``).
     normalize : bool
         Whether the embedding is L2-normalised (sentence-transformers models).
+    extra : dict
+        Architecture details a builder needs (native networks' widths, a random init's seed).
+    fine_tuning : dict
+        How these weights want to be fine-tuned, where that differs from the strategies'
+        ImageNet-minded defaults: :class:`~transferkit.training.TrainConfig` settings and the
+        strategies' ``body_lr_scale``. They replace the strategy's defaults; the user's own
+        settings replace them (see :func:`fine_tuning_defaults`). Empty for registry backbones.
     """
 
     name: str
@@ -66,6 +73,7 @@ class BackboneCfg:
     pooling: str = "avg"
     normalize: bool = False
     extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    fine_tuning: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (tuples become lists)."""
@@ -84,6 +92,47 @@ class BackboneCfg:
     def to_json(self) -> str:
         """:meth:`to_dict` as a JSON string."""
         return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def fine_tuning_defaults(cfg: BackboneCfg) -> tuple[dict[str, Any], float | None]:
+    """Split ``cfg.fine_tuning`` into training settings and the backbone's rate factor.
+
+    Parameters
+    ----------
+    cfg : BackboneCfg
+
+    Returns
+    -------
+    settings : dict
+        Keys of :class:`~transferkit.training.TrainConfig`.
+    body_lr_scale : float or None
+        The factor on the backbone groups' rate that fine-tuning strategies use when the user
+        set none; ``None`` leaves the strategy's own default.
+
+    Raises
+    ------
+    TransferkitError
+        When a key is neither a training setting nor ``body_lr_scale`` (a hand-edited or newer entry).
+    """
+    from ..training.config import TrainConfig
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed"}
+    settings = dict(cfg.fine_tuning or {})
+    body_lr_scale = settings.pop("body_lr_scale", None)
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise TransferkitError(
+            f"backbone {cfg.name!r} asks for fine-tuning setting {unknown[0]!r}, which is not one of "
+            f"{sorted(known | {'body_lr_scale'})}"
+        )
+    if body_lr_scale is not None:
+        ok = isinstance(body_lr_scale, (int, float)) and not isinstance(body_lr_scale, bool) and 0 < body_lr_scale <= 1
+        if not ok:
+            raise TransferkitError(
+                f"backbone {cfg.name!r} asks for body_lr_scale {body_lr_scale!r}; expected a float in (0, 1]"
+            )
+        body_lr_scale = float(body_lr_scale)
+    return settings, body_lr_scale
 
 
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}

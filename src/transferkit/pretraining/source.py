@@ -26,13 +26,20 @@ import torch
 
 from .. import __version__
 from .._progress import quiet_unless
-from ..backbones import create_backbone
+from ..backbones import create_backbone, fine_tuning_defaults
 from ..backbones.native import NATIVE_ARCHS, build_native, native_cfg
 from ..backbones.zoo import save_to_zoo, zoo_directory
 from ..errors import DataError, TransferkitError
 from ..training import TrainConfig, TransferNetwork, predict_logits, train_network
 
-__all__ = ["PretrainResult", "pretrain_supervised", "pretrain_unsupervised"]
+__all__ = ["NATIVE_FINE_TUNING", "PretrainResult", "pretrain_supervised", "pretrain_unsupervised"]
+
+# How a small network trained here from random initialisation wants to be fine-tuned, stored with
+# the entry (BackboneCfg.fine_tuning): every layer at the head's rate, not the 0.1x that protects
+# ImageNet features; BatchNorm statistics re-estimated on the target rather than kept from the
+# source; and no flips, as in its pre-training. BENCHMARKS.md ("Fine-tuning a zoo entry with its
+# own defaults") measures it against the strategies' defaults.
+NATIVE_FINE_TUNING: dict[str, Any] = {"body_lr_scale": 1.0, "batchnorm": "train", "hflip": False}
 
 
 @dataclass
@@ -179,6 +186,7 @@ def pretrain_supervised(
                 standardize=(features.mean(axis=0).tolist(), np.where(std > 0, std, 1.0).tolist()),
             )
         cfg = native_cfg(arch, name=f"zoo:{name}", hidden=hidden, num_source_classes=len(classes), **shape)
+        cfg = dataclasses.replace(cfg, fine_tuning=dict(NATIVE_FINE_TUNING))
         backbone = build_native(cfg, seed=random_state)
     else:
         from ..backbones import list_backbones
@@ -196,6 +204,7 @@ def pretrain_supervised(
 
     strategy = get_strategy("finetune")
     config = TrainConfig(seed=int(random_state)).replace(**strategy.train_defaults(modality))
+    config = config.replace(**fine_tuning_defaults(backbone.cfg)[0])  # a zoo entry's own preferences
     if native:  # from random initialisation: larger steps, and BatchNorm must learn its statistics
         config = config.replace(epochs=5, lr=3e-3, batch_size=128, batchnorm="train", warmup_epochs=0.5)
     config = config.replace(epochs=epochs, lr=lr, batch_size=batch_size, augment=augment, hflip=False).validate()

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..backbones._config import fine_tuning_defaults
 from ..errors import TransferkitError, did_you_mean
 from ._base import Strategy, register_strategy
 
@@ -74,18 +75,22 @@ class FineTuneStrategy(Strategy):
         per-layer rates). ``1`` gives every group the same rate.
     body_lr_scale : float or None
         Extra factor on every backbone group's rate (a new head usually wants a larger rate
-        than pre-trained weights). ``None``: 0.1 for image backbones, 0.01 for text ones (the
-        text head sits on L2-normalised features and needs a high rate; the transformer a low one).
+        than pre-trained weights). ``None``: the backbone's own preference if its config has one
+        (``BackboneCfg.fine_tuning``, e.g. 1 for the small networks ``transferkit pretrain``
+        trains), else 0.1 for image backbones and 0.01 for text ones (the text head sits on
+        L2-normalised features and needs a high rate; the transformer a low one).
     """
 
     trains: ClassVar[bool] = True
     lr_decay: float = 1.0
     body_lr_scale: float | None = None
 
-    def body_scale(self, modality: str) -> float:
-        """The backbone's rate factor for ``modality``."""
+    def body_scale(self, modality: str, preferred: float | None = None) -> float:
+        """The backbone's rate factor: this strategy's, else the backbone's ``preferred``, else by ``modality``."""
         if self.body_lr_scale is not None:
             return float(self.body_lr_scale)
+        if preferred is not None:
+            return float(preferred)
         return 0.01 if modality == "text" else 0.1
 
     def validate(self) -> None:
@@ -127,10 +132,11 @@ class FineTuneStrategy(Strategy):
         names = [name for name, _ in groups]
         trainable = self.trainable_groups(names)
         depth = len(groups) - 1  # the head is last, at distance 0
+        cfg = network.backbone.cfg
+        body = self.body_scale(cfg.modality, fine_tuning_defaults(cfg)[1])
         param_groups = []
         for position, (name, modules) in enumerate(groups):
             _set_trainable(modules, name in trainable)
-            body = self.body_scale(network.backbone.cfg.modality)
             scale = 1.0 if name == "head" else body * self.lr_decay ** (depth - position)
             param_groups.append({"name": name, "params": _params(modules), "lr_scale": scale})
         return [g for g in param_groups if g["params"]]
