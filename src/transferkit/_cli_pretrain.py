@@ -131,6 +131,10 @@ def command_pretrain(args: argparse.Namespace) -> int:
         f"{args.data} in {provenance['seconds']:.0f} s; {summary}"
     )
     print(f"stored in {result.path}; use it with --backbone {result.name} (fit, rank, adapt) or see `transferkit list`")
+    preferred = result.backbone.cfg.fine_tuning
+    if preferred:
+        settings = ", ".join(f"{key} {value}" for key, value in preferred.items())
+        print(f"fine-tuning it defaults to {settings} (the user's settings win, e.g. --batchnorm eval)")
     if args.json:
         atomic_write_json(args.json, {"name": result.name, "path": str(result.path), "provenance": provenance})
     return 0
