@@ -236,8 +236,9 @@ def test_cli_pretrain_stores_an_entry_that_fit_and_list_use(zoo_home, capsys):
         report = zoo_home / f"r-{batchnorm}.json"
         code = main(["fit", "digits", "--backbone", "zoo:cli-cnn", *common, *extra, "--json", str(report)])
         assert code == 0, capsys.readouterr().err
-        training = json.loads(report.read_text())["training"]
-        assert training["batchnorm"] == batchnorm and training["hflip"] is False
+        record = json.loads(report.read_text())
+        assert record["training"]["batchnorm"] == batchnorm and record["training"]["hflip"] is False
+        assert record["backbone_fine_tuning"]["body_lr_scale"] == 1.0
 
 
 @pytest.mark.parametrize(

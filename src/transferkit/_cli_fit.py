@@ -194,6 +194,7 @@ def command_fit(args: argparse.Namespace) -> int:
         "features_from_cache": model.history_.get("from_cache"),
         "strategy_settings": model.strategy_.to_dict(),
         "training": model.history_.get("training"),
+        "backbone_fine_tuning": model.history_.get("backbone_fine_tuning"),  # defaults the weights asked for
         "epochs": model.history_.get("epochs"),
         "resumed_from_epoch": model.history_.get("resumed_from"),
         "classes": list(pool.classes),
