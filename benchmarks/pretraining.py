@@ -217,8 +217,9 @@ def bench_source(seeds: int = 3, sources: tuple[str, ...] | None = None) -> dict
 
 
 # What `fit --backbone zoo:NAME --strategy S` did before entries carried their own fine-tuning defaults
-# (BackboneCfg.fine_tuning): the backbone at 0.1x the head's rate, the source's BatchNorm statistics, flips.
-IMAGENET_MINDED = {"batchnorm": "eval", "hflip": True}
+# (BackboneCfg.fine_tuning): the backbone at 0.1x the head's rate, the source's BatchNorm statistics, flips,
+# 15 epochs.
+IMAGENET_MINDED = {"batchnorm": "eval", "hflip": True, "epochs": 15}
 
 
 def bench_zoo_defaults(seeds: int = 3, sources: tuple[str, ...] | None = None) -> dict[str, Any]:

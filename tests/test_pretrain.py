@@ -212,7 +212,7 @@ def test_cli_pretrain_stores_an_entry_that_fit_and_list_use(zoo_home, capsys):
     out = capsys.readouterr().out
     assert "zoo:cli-cnn: small-cnn (supervised) trained on 360 examples of digits" in out
     assert "--backbone zoo:cli-cnn" in out
-    assert "fine-tuning it defaults to body_lr_scale 1.0, batchnorm train, hflip False" in out
+    assert "fine-tuning it defaults to body_lr_scale 1.0, batchnorm train, hflip False, epochs 80" in out
     assert main(["list", "--json"]) == 0
     listed = {b["name"]: b for b in json.loads(capsys.readouterr().out)["backbones"]}
     assert listed["zoo:cli-cnn"]["weights"].startswith("zoo: digits (small-cnn, supervised, source accuracy")

@@ -59,14 +59,15 @@ def test_supervised_pretraining_stores_the_small_network_recipe_and_fit_uses_it(
     fitted = TransferClassifier(backbone="zoo:tiny-cnn", strategy="finetune", epochs=1, verbose=False)
     fitted.fit(images, labels)
     training = fitted.history_["training"]
-    assert training["batchnorm"] == "train" and training["hflip"] is False
+    assert training["batchnorm"] == "train" and training["hflip"] is False and training["epochs"] == 1
     assert fitted.history_["backbone_fine_tuning"] == NATIVE_FINE_TUNING
 
     overridden = TransferClassifier(
-        backbone="zoo:tiny-cnn", strategy="finetune", epochs=1, training={"batchnorm": "eval"}, verbose=False
+        backbone="zoo:tiny-cnn", strategy="finetune", training={"batchnorm": "eval"}, verbose=False
     ).fit(images, labels)
     assert overridden.history_["training"]["batchnorm"] == "eval"  # the user's setting wins
     assert overridden.history_["training"]["hflip"] is False
+    assert len(overridden.history_["epochs"]) == NATIVE_FINE_TUNING["epochs"] != 15  # not the strategy's 15
 
 
 def test_entries_without_preferences_keep_the_strategy_defaults(zoo_home):
