@@ -236,6 +236,8 @@ def test_cli_pretrain_stores_an_entry_that_fit_and_list_use(zoo_home, capsys):
         report = zoo_home / f"r-{batchnorm}.json"
         code = main(["fit", "digits", "--backbone", "zoo:cli-cnn", *common, *extra, "--json", str(report)])
         assert code == 0, capsys.readouterr().err
+        out = capsys.readouterr().out
+        assert "fine-tuned with the defaults stored with zoo:cli-cnn: " in out and "body_lr_scale 1.0" in out
         record = json.loads(report.read_text())
         assert record["training"]["batchnorm"] == batchnorm and record["training"]["hflip"] is False
         assert record["backbone_fine_tuning"]["body_lr_scale"] == 1.0

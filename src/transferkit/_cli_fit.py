@@ -165,6 +165,10 @@ def command_fit(args: argparse.Namespace) -> int:
     _print_table(rows)
     if len(seeds) > 1:
         print(f"(mean ± std over {len(seeds)} seeds; times are per seed)")
+    stored = model.history_.get("backbone_fine_tuning")
+    if stored:
+        settings = ", ".join(f"{key} {value}" for key, value in stored.items())
+        print(f"fine-tuned with the defaults stored with {model.backbone_.cfg.name}: {settings} (options given win)")
 
     record: dict[str, Any] = {
         "dataset": data,
