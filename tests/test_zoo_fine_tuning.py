@@ -53,8 +53,9 @@ def test_the_strategy_rate_factor_comes_from_the_backbone_unless_the_user_set_on
 
 def test_supervised_pretraining_stores_the_small_network_recipe_and_fit_uses_it(zoo_home):
     images, labels = _images()
-    pretrain_supervised(images, labels, "tiny-cnn", epochs=1, batch_size=16, verbose=False)
+    result = pretrain_supervised(images, labels, "tiny-cnn", epochs=1, batch_size=16, verbose=False)
     assert create_backbone("zoo:tiny-cnn").cfg.fine_tuning == NATIVE_FINE_TUNING  # survives the JSON round trip
+    assert result.provenance["body_lr_scale"] == 0.1  # pre-training itself keeps the strategy's image default
 
     fitted = TransferClassifier(backbone="zoo:tiny-cnn", strategy="finetune", epochs=1, verbose=False)
     fitted.fit(images, labels)
