@@ -337,8 +337,9 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         config = TrainConfig(seed=int(self.random_state)).replace(**strategy.train_defaults(modality))
         preferred, _ = fine_tuning_defaults(self.backbone_.cfg)  # the rate factor is the strategy's to apply
         config = config.replace(**preferred)
-        if self.backbone_.cfg.fine_tuning:
-            self.history_["backbone_fine_tuning"] = dict(self.backbone_.cfg.fine_tuning)
+        stored = getattr(self.backbone_.cfg, "fine_tuning", None)
+        if stored:
+            self.history_["backbone_fine_tuning"] = dict(stored)
         if isinstance(self.training, TrainConfig):
             config = config.replace(**{k: v for k, v in self.training.to_dict().items() if k != "seed"})
         elif isinstance(self.training, dict):

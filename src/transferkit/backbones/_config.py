@@ -117,7 +117,7 @@ def fine_tuning_defaults(cfg: BackboneCfg) -> tuple[dict[str, Any], float | None
     from ..training.config import TrainConfig
 
     known = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed"}
-    settings = dict(cfg.fine_tuning or {})
+    settings = dict(getattr(cfg, "fine_tuning", None) or {})  # duck-typed cfgs of custom backbones have none
     body_lr_scale = settings.pop("body_lr_scale", None)
     unknown = sorted(set(settings) - known)
     if unknown:
