@@ -272,6 +272,50 @@ def bench_zoo_defaults(seeds: int = 3, sources: tuple[str, ...] | None = None) -
     return {"directions": directions}
 
 
+def bench_zoo_defaults_stacks(seeds: int = 3) -> dict[str, Any]:
+    """``fit --backbone zoo:STACK --strategy finetune`` with the stack's stored defaults vs the strategy's.
+
+    The AE and RBM stacks of :func:`bench_unsupervised` (Fashion-MNIST without labels), then k labels per
+    class; before, ``finetune`` ran its 15 epochs with random crops and flips.
+    """
+    from transferkit.pretraining.layerwise import LayerwiseConfig
+    from transferkit.pretraining.source import LAYERWISE_FINE_TUNING, pretrain_unsupervised
+
+    split = load_dataset("fashion-mnist")
+    methods: dict[str, dict[str, Any]] = {}
+    with _temporary_zoo():
+        for method in ("ae", "rbm"):
+            print(f"layer-wise {method} on {len(split.train.inputs)} unlabelled images", flush=True)
+            config = LayerwiseConfig(method=method, layers=(512, 256))
+            entry = pretrain_unsupervised(split.train.inputs, f"fmnist-{method}", config, verbose=False).name
+            label = f"{method.upper()} stack"
+            methods[f"{label}, finetune, strategy defaults (before)"] = {
+                "strategy": "finetune",
+                "training": {"epochs": 15, "augment": True},
+                "backbone": entry,
+            }
+            methods[f"{label}, finetune, the entry's defaults"] = {"strategy": "finetune", "backbone": entry}
+        rows = _evaluate(methods, split, UNSUPERVISED_KS, seeds)
+    names = list(methods)
+    return {
+        "entry_defaults": LAYERWISE_FINE_TUNING,
+        "rows": _public(rows),
+        "gains": [g for i in (0, 2) for g in _gains(rows, (names[i + 1],), (names[i],))],
+    }
+
+
+def markdown_zoo_defaults_stacks(part: dict[str, Any]) -> list[str]:
+    """The accuracy table and each stack's gain from its stored defaults."""
+    return [
+        *_table(part["rows"], UNSUPERVISED_KS),
+        "",
+        "The entry's defaults vs the strategy's (95% interval over seeds and test examples):",
+        "",
+        *[f"- {_gain_line(g)}" for g in part["gains"]],
+        "",
+    ]
+
+
 def markdown_zoo_defaults(part: dict[str, Any]) -> list[str]:
     """Per direction: the accuracy table and the gain of the entry's defaults over the old ones."""
     lines = []

@@ -418,6 +418,18 @@ def write_markdown(results: dict, path: Path) -> None:
             "",
         ]
         lines += pretraining.markdown_zoo_defaults(part)
+    if "pretrain_zoo_defaults_stacks" in results:
+        part = results["pretrain_zoo_defaults_stacks"]
+        lines += [
+            "### Layer-wise stacks (Fashion-MNIST without labels → Fashion-MNIST)",
+            "",
+            "The AE and RBM stacks of the layer-wise section below store "
+            f"{json.dumps(part['entry_defaults'])} (that section's fine-tuning recipe; the backbone keeps the "
+            "strategy's 0.1x rate). Before, `fit --strategy finetune` gave them 15 epochs with random crops and "
+            "flips. k labels per class, seeds 0-2.",
+            "",
+        ]
+        lines += pretraining.markdown_zoo_defaults_stacks(part) + [_stamp(part), ""]
     if "pretrain_unsupervised" in results:
         part = results["pretrain_unsupervised"]
         lines += [
@@ -445,7 +457,7 @@ def main() -> int:
         "--only",
         default="fmnist,yelp,throughput,cache,finetune-fmnist,finetune-fmnist-long,finetune-fmnist-128,"
         "finetune-yelp,labels,rank,rank-reference,auto-fmnist,auto-yelp,adapt-images,adapt-minilm,adapt-tfidf,param-transfer,"
-        "pretrain-source,pretrain-zoo-defaults,pretrain-unsupervised",
+        "pretrain-source,pretrain-zoo-defaults,pretrain-zoo-defaults-stacks,pretrain-unsupervised",
     )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument(
@@ -521,6 +533,8 @@ def main() -> int:
         directions = {d["source"]: d for d in kept + [{**d, **stamp} for d in fresh]}
         order = [source for source, *_ in pretraining.DIRECTIONS]
         results[key] = {"directions": [directions[s] for s in order if s in directions]}
+    if "pretrain-zoo-defaults-stacks" in parts:
+        results["pretrain_zoo_defaults_stacks"] = {**pretraining.bench_zoo_defaults_stacks(args.seeds), **stamp}
     if "pretrain-unsupervised" in parts:
         results["pretrain_unsupervised"] = {**pretraining.bench_unsupervised(args.seeds), **stamp}
     out.write_text(json.dumps(results, indent=2))

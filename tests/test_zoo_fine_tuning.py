@@ -87,3 +87,15 @@ def test_a_bad_preference_in_an_entry_is_named_when_fitting(zoo_home):
     save_to_zoo(backbone, "odd")
     with pytest.raises(TransferkitError, match="'batchnorm' training setting"):
         TransferClassifier(backbone="zoo:odd", strategy="finetune", epochs=1, verbose=False).fit(images, labels)
+
+
+def test_layerwise_stacks_store_their_own_recipe_and_fit_uses_it(zoo_home):
+    from transferkit.pretraining import LayerwiseConfig, pretrain_unsupervised
+    from transferkit.pretraining.source import LAYERWISE_FINE_TUNING
+
+    images, labels = _images()
+    pretrain_unsupervised(images, "tiny-ae", LayerwiseConfig(method="ae", layers=(8,), epochs=1), verbose=False)
+    assert create_backbone("zoo:tiny-ae").cfg.fine_tuning == LAYERWISE_FINE_TUNING
+    fitted = TransferClassifier(backbone="zoo:tiny-ae", strategy="finetune", verbose=False).fit(images, labels)
+    assert fitted.history_["training"]["augment"] is False  # the pixels it was pre-trained on, uncropped
+    assert len(fitted.history_["epochs"]) == LAYERWISE_FINE_TUNING["epochs"]
