@@ -304,22 +304,40 @@ def bench_zoo_defaults_stacks(seeds: int = 3) -> dict[str, Any]:
     }
 
 
-def markdown_zoo_defaults_stacks(part: dict[str, Any]) -> list[str]:
-    """The accuracy table and each stack's gain from its stored defaults."""
-    return [
-        *_table(part["rows"], UNSUPERVISED_KS),
-        "",
-        "The entry's defaults vs the strategy's (95% interval over seeds and test examples):",
-        "",
-        *[f"- {_gain_line(g)}" for g in part["gains"]],
-        "",
-    ]
+_BETTER = {"transfer helped": "better", "negative transfer": "worse", "no clear difference": "no clear difference"}
 
 
-def markdown_zoo_defaults(part: dict[str, Any]) -> list[str]:
-    """Per direction: the accuracy table and the gain of the entry's defaults over the old ones."""
+def _defaults_line(gain: dict) -> str:
+    """A gain line that reads as one setting against another (the guard's verdict words speak of transfer)."""
+    return _gain_line({**gain, "verdict": _BETTER.get(gain["verdict"], gain["verdict"])})
+
+
+def _same_cells(rows: list[dict], reference: list[dict], method: str, reference_method: str) -> str:
+    """Whether ``method``'s accuracies equal ``reference_method``'s at every (k, seed), in words."""
+    ours = {row["k"]: row["accuracy_per_seed"] for row in rows if row["method"] == method}
+    theirs = {row["k"]: row["accuracy_per_seed"] for row in reference if row["method"] == reference_method}
+    shared = sorted(set(ours) & set(theirs))
+    if not shared:
+        return ""
+    differ = [k for k in shared if ours[k] != theirs[k]]
+    if not differ:
+        return (
+            f"`{method}` equals the section above's `{reference_method}` at every k and seed (same network, settings)."
+        )
+    return f"`{method}` differs from the section above's `{reference_method}` at k = {', '.join(map(str, differ))}."
+
+
+def markdown_zoo_defaults(part: dict[str, Any], source_part: dict[str, Any] | None = None) -> list[str]:
+    """Per direction: the accuracy table, the gain of the entry's defaults, a check against ``source_part``."""
+    earlier = {d["source"]: d for d in (source_part or {}).get("directions", [])}
     lines = []
     for d in part["directions"]:
+        check = ""
+        if d["source"] in earlier:
+            reference = earlier[d["source"]]["rows"]
+            check = _same_cells(
+                d["rows"], reference, "finetune, the entry's defaults", f"{d['source']} small-cnn, fine-tuned"
+            )
         lines += [
             f"### {d['source']} → {d['target']}",
             "",
@@ -327,12 +345,35 @@ def markdown_zoo_defaults(part: dict[str, Any]) -> list[str]:
             "",
             "The entry's defaults vs the strategy's (95% interval over seeds and test examples):",
             "",
-            *[f"- {_gain_line(g)}" for g in d["finetune_gain"] + d["lp_ft_gain"]],
+            *[f"- {_defaults_line(g)}" for g in d["finetune_gain"] + d["lp_ft_gain"]],
             "",
+            *([check, ""] if check else []),
             f"Measured {d['date']} on {d['machine']} with `{d['command']}`.",
             "",
         ]
     return lines
+
+
+def markdown_zoo_defaults_stacks(part: dict[str, Any], unsupervised_part: dict[str, Any] | None = None) -> list[str]:
+    """The accuracy table, each stack's gain from its stored defaults, a check against ``unsupervised_part``."""
+    checks = []
+    for stack in ("AE stack", "RBM stack"):
+        check = _same_cells(
+            part["rows"],
+            (unsupervised_part or {}).get("rows", []),
+            f"{stack}, finetune, the entry's defaults",
+            f"{stack}, fine-tuned",
+        )
+        checks += [check.replace("section above", "layer-wise section")] if check else []
+    return [
+        *_table(part["rows"], UNSUPERVISED_KS),
+        "",
+        "The entry's defaults vs the strategy's (95% interval over seeds and test examples):",
+        "",
+        *[f"- {_defaults_line(g)}" for g in part["gains"]],
+        "",
+        *[line for check in checks for line in (check, "")],
+    ]
 
 
 def bench_unsupervised(seeds: int = 3) -> dict[str, Any]:

@@ -412,12 +412,12 @@ def write_markdown(results: dict, path: Path) -> None:
             f"(`BackboneCfg.fine_tuning`: {json.dumps(part['directions'][0]['entry_defaults'])}), the recipe of the "
             "section above. `fit --backbone zoo:NAME --strategy finetune|lp-ft` with no other setting uses it; "
             "before, the strategies' ImageNet-minded defaults applied (the backbone at 0.1x the head's rate for "
-            "`finetune`, the source's BatchNorm statistics, flips). Both with the strategies' other defaults "
-            "(15 epochs; AdamW 1e-3 for finetune, 1e-4 after a probe for lp-ft), k labels per class of the "
-            "target, seeds 0-2.",
+            "`finetune`, the source's BatchNorm statistics, flips, 15 epochs). Both with the strategies' other "
+            "defaults (AdamW 1e-3 for finetune, 1e-4 after a probe for lp-ft, random resized crops), k labels "
+            "per class of the target, seeds 0-2, on the networks the section above pre-trains.",
             "",
         ]
-        lines += pretraining.markdown_zoo_defaults(part)
+        lines += pretraining.markdown_zoo_defaults(part, results.get("pretrain_source"))
     if "pretrain_zoo_defaults_stacks" in results:
         part = results["pretrain_zoo_defaults_stacks"]
         lines += [
@@ -429,7 +429,10 @@ def write_markdown(results: dict, path: Path) -> None:
             "flips. k labels per class, seeds 0-2.",
             "",
         ]
-        lines += pretraining.markdown_zoo_defaults_stacks(part) + [_stamp(part), ""]
+        lines += pretraining.markdown_zoo_defaults_stacks(part, results.get("pretrain_unsupervised")) + [
+            _stamp(part),
+            "",
+        ]
     if "pretrain_unsupervised" in results:
         part = results["pretrain_unsupervised"]
         lines += [
