@@ -322,7 +322,8 @@ def _same_cells(rows: list[dict], reference: list[dict], method: str, reference_
     differ = [k for k in shared if ours[k] != theirs[k]]
     if not differ:
         return (
-            f"`{method}` equals the section above's `{reference_method}` at every k and seed (same network, settings)."
+            f"`{method}` equals the section above's `{reference_method}` at every k and seed "
+            "(the same pre-trained network and settings)."
         )
     return f"`{method}` differs from the section above's `{reference_method}` at k = {', '.join(map(str, differ))}."
 
