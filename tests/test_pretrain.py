@@ -216,6 +216,7 @@ def test_cli_pretrain_stores_an_entry_that_fit_and_list_use(zoo_home, capsys):
     assert main(["list", "--json"]) == 0
     listed = {b["name"]: b for b in json.loads(capsys.readouterr().out)["backbones"]}
     assert listed["zoo:cli-cnn"]["weights"].startswith("zoo: digits (small-cnn, supervised, source accuracy")
+    assert listed["zoo:cli-cnn"]["fine_tuning"]["epochs"] == 80
     code = main(["fit", "digits", "--backbone", "zoo:cli-cnn", "--labels-per-class", "3", "--seeds", "1", "--quiet"])
     assert code == 0 and "linear-probe (zoo:cli-cnn)" in capsys.readouterr().out
     # the entry's own defaults give BENCHMARKS.md's recipe for a small CNN (target BatchNorm statistics, no

@@ -189,6 +189,7 @@ def _command_list(args: argparse.Namespace) -> int:
                 "feature_dim": cfg.feature_dim,
                 "weights": _zoo_origin(entry["provenance"]),
                 "installed": True,
+                "fine_tuning": dict(cfg.fine_tuning),  # the defaults fit uses for it, unless told otherwise
             }
         )
     datasets = list_datasets()
