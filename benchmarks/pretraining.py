@@ -152,15 +152,13 @@ def _whole_network(strategy: Any) -> dict[str, Any]:
     }
 
 
-def bench_source(seeds: int = 3, sources: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """Pre-train a small CNN on each source, transfer to the other; every comparison at k = 5, 10, 50.
+def _pretrained_sources(sources: tuple[str, ...] | None) -> Any:
+    """Yield ``(source, target, PretrainResult)`` per direction: a small CNN pre-trained on the source.
 
-    ``sources`` picks directions by their source (all by default), so the two can run as two processes.
+    The entries live in a temporary zoo that lasts while the caller iterates.
     """
     from transferkit.pretraining.source import pretrain_supervised
-    from transferkit.strategies.finetune import L2SP, FineTune
 
-    directions = []
     with _temporary_zoo():
         for source, target, epochs in DIRECTIONS:
             if sources is not None and source not in sources:
@@ -176,43 +174,55 @@ def bench_source(seeds: int = 3, sources: tuple[str, ...] | None = None) -> dict
                 data_name=source,
                 verbose=False,
             )
-            split = load_dataset(target)
-            channels_size = (1, 28, 28)
-            scratch_entry = _random_entry(f"{target}-cnn-random", {"arch": "small-cnn", "input_size": channels_size}, 0)
-            one_rate = FineTune(body_lr_scale=1.0)
-            methods: dict[str, dict[str, Any]] = {
-                f"{source} small-cnn, linear probe": {"backbone": result.name},
-                f"{source} small-cnn, fine-tuned": {**_whole_network(one_rate), "backbone": result.name},
-                f"{source} small-cnn, L2-SP": {
-                    **_whole_network(L2SP(body_lr_scale=1.0)),
-                    "backbone": result.name,
+            yield source, target, result
+
+
+def bench_source(seeds: int = 3, sources: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Pre-train a small CNN on each source, transfer to the other; every comparison at k = 5, 10, 50.
+
+    ``sources`` picks directions by their source (all by default), so the two can run as two processes.
+    """
+    from transferkit.strategies.finetune import L2SP, FineTune
+
+    directions = []
+    for source, target, result in _pretrained_sources(sources):
+        split = load_dataset(target)
+        channels_size = (1, 28, 28)
+        scratch_entry = _random_entry(f"{target}-cnn-random", {"arch": "small-cnn", "input_size": channels_size}, 0)
+        one_rate = FineTune(body_lr_scale=1.0)
+        methods: dict[str, dict[str, Any]] = {
+            f"{source} small-cnn, linear probe": {"backbone": result.name},
+            f"{source} small-cnn, fine-tuned": {**_whole_network(one_rate), "backbone": result.name},
+            f"{source} small-cnn, L2-SP": {
+                **_whole_network(L2SP(body_lr_scale=1.0)),
+                "backbone": result.name,
+            },
+            "same small-cnn from random init, same recipe": {
+                **_whole_network(one_rate),
+                "backbone": scratch_entry,
+            },
+            "scratch (the same architecture, baseline recipe)": {"strategy": "scratch"},
+            "classical (LR on pixels)": {"strategy": "classical"},
+        }
+        methods.update({f"{name} linear probe @128": {"backbone": name, "image_size": 128} for name in IMAGENET})
+        print(f"{source} -> {target}", flush=True)
+        rows = _evaluate(methods, split, SOURCE_KS, seeds)
+        transfer = tuple(list(methods)[:3])
+        scratch = tuple(list(methods)[3:6])
+        directions.append(
+            {
+                "source": source,
+                "target": target,
+                "finetune_epochs": FINETUNE_EPOCHS,
+                "pretraining": {
+                    key: result.provenance[key]
+                    for key in ("n_train", "n_holdout", "accuracy", "epochs", "seconds", "loss_per_epoch")
                 },
-                "same small-cnn from random init, same recipe": {
-                    **_whole_network(one_rate),
-                    "backbone": scratch_entry,
-                },
-                "scratch (the same architecture, baseline recipe)": {"strategy": "scratch"},
-                "classical (LR on pixels)": {"strategy": "classical"},
+                "rows": _public(rows),
+                "vs_scratch": _gains(rows, transfer, scratch),
+                "vs_imagenet": _gains(rows, transfer, tuple(f"{n} linear probe @128" for n in IMAGENET)),
             }
-            methods.update({f"{name} linear probe @128": {"backbone": name, "image_size": 128} for name in IMAGENET})
-            print(f"{source} -> {target}", flush=True)
-            rows = _evaluate(methods, split, SOURCE_KS, seeds)
-            transfer = tuple(list(methods)[:3])
-            scratch = tuple(list(methods)[3:6])
-            directions.append(
-                {
-                    "source": source,
-                    "target": target,
-                    "finetune_epochs": FINETUNE_EPOCHS,
-                    "pretraining": {
-                        key: result.provenance[key]
-                        for key in ("n_train", "n_holdout", "accuracy", "epochs", "seconds", "loss_per_epoch")
-                    },
-                    "rows": _public(rows),
-                    "vs_scratch": _gains(rows, transfer, scratch),
-                    "vs_imagenet": _gains(rows, transfer, tuple(f"{n} linear probe @128" for n in IMAGENET)),
-                }
-            )
+        )
     return {"directions": directions}
 
 
@@ -229,46 +239,39 @@ def bench_zoo_defaults(seeds: int = 3, sources: tuple[str, ...] | None = None) -
     run with no settings but the strategy (the entry's defaults apply) and with the settings that were
     the defaults before (``IMAGENET_MINDED``, and ``body_lr_scale=0.1`` for ``finetune``).
     """
-    from transferkit.pretraining.source import NATIVE_FINE_TUNING, pretrain_supervised
+    from transferkit.pretraining.source import NATIVE_FINE_TUNING
     from transferkit.strategies.finetune import FineTune
 
     directions = []
-    with _temporary_zoo():
-        for source, target, epochs in DIRECTIONS:
-            if sources is not None and source not in sources:
-                continue
-            print(f"pre-training small-cnn on {source} ({epochs} epochs)", flush=True)
-            train = load_dataset(source).train
-            entry = pretrain_supervised(
-                train.inputs, train.labels, f"{source}-cnn", arch="small-cnn", epochs=epochs, verbose=False
-            ).name
-            methods: dict[str, dict[str, Any]] = {
-                "finetune, strategy defaults (before)": {
-                    "strategy": FineTune(body_lr_scale=0.1),
-                    "training": IMAGENET_MINDED,
-                    "backbone": entry,
-                },
-                "finetune, the entry's defaults": {"strategy": "finetune", "backbone": entry},
-                "lp-ft, strategy defaults (before)": {
-                    "strategy": "lp-ft",
-                    "training": IMAGENET_MINDED,
-                    "backbone": entry,
-                },
-                "lp-ft, the entry's defaults": {"strategy": "lp-ft", "backbone": entry},
+    for source, target, result in _pretrained_sources(sources):
+        entry = result.name
+        methods: dict[str, dict[str, Any]] = {
+            "finetune, strategy defaults (before)": {
+                "strategy": FineTune(body_lr_scale=0.1),
+                "training": IMAGENET_MINDED,
+                "backbone": entry,
+            },
+            "finetune, the entry's defaults": {"strategy": "finetune", "backbone": entry},
+            "lp-ft, strategy defaults (before)": {
+                "strategy": "lp-ft",
+                "training": IMAGENET_MINDED,
+                "backbone": entry,
+            },
+            "lp-ft, the entry's defaults": {"strategy": "lp-ft", "backbone": entry},
+        }
+        print(f"{source} -> {target}", flush=True)
+        rows = _evaluate(methods, load_dataset(target), SOURCE_KS, seeds)
+        names = list(methods)
+        directions.append(
+            {
+                "source": source,
+                "target": target,
+                "entry_defaults": NATIVE_FINE_TUNING,
+                "rows": _public(rows),
+                "finetune_gain": _gains(rows, (names[1],), (names[0],)),
+                "lp_ft_gain": _gains(rows, (names[3],), (names[2],)),
             }
-            print(f"{source} -> {target}", flush=True)
-            rows = _evaluate(methods, load_dataset(target), SOURCE_KS, seeds)
-            names = list(methods)
-            directions.append(
-                {
-                    "source": source,
-                    "target": target,
-                    "entry_defaults": NATIVE_FINE_TUNING,
-                    "rows": _public(rows),
-                    "finetune_gain": _gains(rows, (names[1],), (names[0],)),
-                    "lp_ft_gain": _gains(rows, (names[3],), (names[2],)),
-                }
-            )
+        )
     return {"directions": directions}
 
 
