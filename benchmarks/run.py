@@ -398,7 +398,8 @@ def write_markdown(results: dict, path: Path) -> None:
             "and ImageNet backbones as linear probes at 128 px. The recipe (one rate and target BatchNorm "
             "statistics instead of LP-FT's 1e-4 with the source's statistics, which lost to scratch by 2.6 and "
             "4.1 points at k = 10 in the previous run) was picked on a pilot at k = 10, seeds 0-1, in both "
-            "directions, i.e. with a look at the test splits. The two directions ran side by side (`--sources`), "
+            "directions, i.e. with a look at the test splits; the entries now store it as their fine-tuning defaults "
+            "(next section). The two directions ran side by side (`--sources`), "
             "with other work on the 2 cores: the times are inflated.",
             "",
         ]
