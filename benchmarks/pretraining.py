@@ -315,8 +315,10 @@ def _defaults_line(gain: dict) -> str:
     return _gain_line({**gain, "verdict": _BETTER.get(gain["verdict"], gain["verdict"])})
 
 
-def _same_cells(rows: list[dict], reference: list[dict], method: str, reference_method: str) -> str:
-    """Whether ``method``'s accuracies equal ``reference_method``'s at every (k, seed), in words."""
+def _same_cells(
+    rows: list[dict], reference: list[dict], method: str, reference_method: str, where: str = "the section above"
+) -> str:
+    """Whether ``method``'s accuracies equal ``reference_method``'s (in section ``where``) at every (k, seed)."""
     ours = {row["k"]: row["accuracy_per_seed"] for row in rows if row["method"] == method}
     theirs = {row["k"]: row["accuracy_per_seed"] for row in reference if row["method"] == reference_method}
     shared = sorted(set(ours) & set(theirs))
@@ -325,10 +327,10 @@ def _same_cells(rows: list[dict], reference: list[dict], method: str, reference_
     differ = [k for k in shared if ours[k] != theirs[k]]
     if not differ:
         return (
-            f"`{method}` equals the section above's `{reference_method}` at every k and seed "
+            f"`{method}` equals {where}'s `{reference_method}` at every k and seed "
             "(the same pre-trained network and settings)."
         )
-    return f"`{method}` differs from the section above's `{reference_method}` at k = {', '.join(map(str, differ))}."
+    return f"`{method}` differs from {where}'s `{reference_method}` at k = {', '.join(map(str, differ))}."
 
 
 def markdown_zoo_defaults(part: dict[str, Any], source_part: dict[str, Any] | None = None) -> list[str]:
@@ -367,8 +369,9 @@ def markdown_zoo_defaults_stacks(part: dict[str, Any], unsupervised_part: dict[s
             (unsupervised_part or {}).get("rows", []),
             f"{stack}, finetune, the entry's defaults",
             f"{stack}, fine-tuned",
+            where="the layer-wise section",
         )
-        checks += [check.replace("section above", "layer-wise section")] if check else []
+        checks += [check] if check else []
     return [
         *_table(part["rows"], UNSUPERVISED_KS),
         "",
