@@ -15,6 +15,9 @@ This is the development check behind the one-standard-error rule; it is not part
     python benchmarks/adaptation_selection_dev.py tfidf --out /tmp/dev_tfidf.json
     python benchmarks/adaptation_selection_dev.py images --out /tmp/dev_images.json
     python benchmarks/adaptation_selection_dev.py --rules-only /tmp/dev_minilm.json
+
+Records written with the candidates' target probabilities (since 2026-11-24) are also scored by
+the prediction-based criteria of :func:`score_criteria`.
 """
 
 from __future__ import annotations
@@ -41,8 +44,9 @@ from transferkit.adaptation.run import (  # noqa: E402
 )
 
 
-def collect(group: str, seeds: int = 3) -> list[dict]:
-    """One record per pair, seed and candidate: reverse-validation misses and held-back accuracy."""
+def collect(group: str, seeds: int = 3, only: set[tuple[str, str]] | None = None) -> list[dict]:
+    """One record per pair, seed and candidate: reverse-validation misses, held-back accuracy and
+    the candidate's class probabilities on the unlabelled target (for prediction-based criteria)."""
     if group == "images":
         pairs, backbone, size, settings = (
             adaptation.IMAGE_PAIRS,
@@ -54,6 +58,8 @@ def collect(group: str, seeds: int = 3) -> list[dict]:
         pairs, backbone, size, settings = adaptation.TEXT_PAIRS, group, None, adaptation.TEXT_SETTINGS
     records = []
     for source_name, target_name in pairs:
+        if only is not None and (source_name, target_name) not in only:
+            continue
         pair = load_pair(source_name, target_name, backbone=backbone, image_size=size)
         xs, ys, xt = pair.source, np.asarray(pair.source_labels), pair.target
         held_back = np.asarray(pair.target_labels)  # the target's training labels: scoring only
@@ -62,6 +68,7 @@ def collect(group: str, seeds: int = 3) -> list[dict]:
             selection = select_adaptation(list(METHODS), xs, ys, xt, settings=settings, random_state=seed)
             for candidate in selection.candidates:
                 predicted = np.asarray(candidate.model.predict(xt))
+                probabilities = np.asarray(candidate.model.predict_proba(xt))  # (N_t, K)
                 records.append(
                     {
                         "source": source_name,
@@ -72,6 +79,8 @@ def collect(group: str, seeds: int = 3) -> list[dict]:
                         "weight": candidate.weight,
                         "held_back_accuracy": float((predicted == held_back).mean()),
                         "misses": candidate.misses.astype(int).tolist(),
+                        "probabilities": np.round(probabilities, 4).tolist(),
+                        "held_back_labels": held_back.tolist(),
                     }
                 )
             print(f"{source_name} -> {target_name} seed {seed} {time.strftime('%H:%M:%S')}", flush=True)
@@ -103,19 +112,72 @@ def score_rules(records: list[dict]) -> list[str]:
     return lines
 
 
+def _soft_neighbourhood_density(probabilities: np.ndarray, temperature: float = 0.05, rows: int = 2000) -> float:
+    """SND (Saito et al., "Tune it the Right Way", ICCV 2021): the entropy of each target point's
+    softmax over its similarities to the others, in the space of normalised class probabilities."""
+    p = probabilities[np.random.default_rng(0).permutation(len(probabilities))[:rows]]  # (N, K)
+    p = p / np.linalg.norm(p, axis=1, keepdims=True)
+    similarity = p @ p.T / temperature  # (N, N)
+    np.fill_diagonal(similarity, -np.inf)
+    similarity -= similarity.max(axis=1, keepdims=True)
+    neighbours = np.exp(similarity)
+    neighbours /= neighbours.sum(axis=1, keepdims=True)
+    return float(-(neighbours * np.log(neighbours + 1e-12)).sum(axis=1).mean())
+
+
+def score_criteria(records: list[dict]) -> list[str]:
+    """Prediction-based label-free alternatives to reverse validation, scored like :func:`score_rules`.
+
+    ``ensemble``: the mean of every eligible candidate's target probabilities, used as the model
+    (no choice); ``EnsV``: the candidate that agrees most with that ensemble's labels (Hu et al.,
+    NeurIPS 2024 Datasets and Benchmarks); ``SND``: the highest soft neighbourhood density;
+    ``entropy``: the lowest mean prediction entropy on the target.
+    """
+    draws = {k: list(v) for k, v in itertools.groupby(records, key=lambda r: (r["source"], r["target"], r["seed"]))}
+    gains: dict[str, dict[tuple[str, str], list[float]]] = {}
+    for key, rows in draws.items():
+        rows = [r for r in rows if not (r["method"] == "msda" and r["signed_features"])]
+        held_back = np.asarray(rows[0]["held_back_labels"])
+        baseline = next(r for r in rows if r["method"] == "source-only")["held_back_accuracy"]
+        probabilities = [np.asarray(r["probabilities"], dtype=np.float64) for r in rows]  # each (N_t, K)
+        ensemble = np.mean(probabilities, axis=0).argmax(axis=1)  # (N_t,)
+        agreement = [float((p.argmax(axis=1) == ensemble).mean()) for p in probabilities]
+        entropy = [float(-(p * np.log(p + 1e-12)).sum(axis=1).mean()) for p in probabilities]
+        density = [_soft_neighbourhood_density(p) for p in probabilities]
+        accuracy = {
+            "ensemble": float((ensemble == held_back).mean()),
+            "EnsV": rows[int(np.argmax(agreement))]["held_back_accuracy"],
+            "SND": rows[int(np.argmax(density))]["held_back_accuracy"],
+            "entropy": rows[int(np.argmin(entropy))]["held_back_accuracy"],
+            "best candidate (labels)": max(r["held_back_accuracy"] for r in rows),
+        }
+        for name, value in accuracy.items():
+            gains.setdefault(name, {}).setdefault(key[:2], []).append(value - baseline)
+    lines = []
+    for name, per_pair in gains.items():
+        mean = 100 * np.mean([g for v in per_pair.values() for g in v])
+        worst = 100 * min(np.mean(v) for v in per_pair.values())
+        lines.append(f"{name:>24s}: mean gain {mean:+.2f} points, worst pair {worst:+.2f}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("group", help="images, tfidf or a text backbone (minilm_l6.sentence); or a JSON file")
     parser.add_argument("--out", type=Path, help="write the records here")
     parser.add_argument("--rules-only", action="store_true", help="GROUP is a JSON file written before")
+    parser.add_argument("--pairs", help="only these pairs, e.g. digits:mnist,mnist:mnist-m")
     args = parser.parse_args()
     if args.rules_only:
         records = json.loads(Path(args.group).read_text())
     else:
-        records = collect(args.group)
+        only = {tuple(p.split(":")) for p in args.pairs.split(",")} if args.pairs else None
+        records = collect(args.group, only=only)
         if args.out:
             args.out.write_text(json.dumps(records))
     print("\n".join(score_rules(records)))
+    if records and "probabilities" in records[0]:
+        print("\n".join(score_criteria(records)))
 
 
 if __name__ == "__main__":
