@@ -237,7 +237,8 @@ def bench_zoo_defaults(seeds: int = 3, sources: tuple[str, ...] | None = None) -
 
     Each direction's source is pre-trained as in :func:`bench_source`; then ``finetune`` and ``lp-ft``
     run with no settings but the strategy (the entry's defaults apply) and with the settings that were
-    the defaults before (``IMAGENET_MINDED``, and ``body_lr_scale=0.1`` for ``finetune``).
+    the defaults before (``IMAGENET_MINDED``, and ``body_lr_scale=0.1`` for ``finetune``, ``lr=1e-4``
+    for ``lp-ft``).
     """
     from transferkit.pretraining.source import NATIVE_FINE_TUNING
     from transferkit.strategies.finetune import FineTune
@@ -254,6 +255,7 @@ def bench_zoo_defaults(seeds: int = 3, sources: tuple[str, ...] | None = None) -
             "finetune, the entry's defaults": {"strategy": "finetune", "backbone": entry},
             "lp-ft, strategy defaults (before)": {
                 "strategy": "lp-ft",
+                "lr": 1e-4,  # lp-ft's own default, which the entry's stored 1e-3 now replaces
                 "training": IMAGENET_MINDED,
                 "backbone": entry,
             },

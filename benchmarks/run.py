@@ -413,9 +413,9 @@ def write_markdown(results: dict, path: Path) -> None:
             f"(`BackboneCfg.fine_tuning`: {json.dumps(part['directions'][0]['entry_defaults'])}), the recipe of the "
             "section above. `fit --backbone zoo:NAME --strategy finetune|lp-ft` with no other setting uses it; "
             "before, the strategies' ImageNet-minded defaults applied (the backbone at 0.1x the head's rate for "
-            "`finetune`, the source's BatchNorm statistics, flips, 15 epochs). Both with the strategies' other "
-            "defaults (AdamW 1e-3 for finetune, 1e-4 after a probe for lp-ft, random resized crops), k labels "
-            "per class of the target, seeds 0-2, on the networks the section above pre-trains.",
+            "`finetune`, a peak rate of 1e-4 after the probe for `lp-ft`, the source's BatchNorm statistics, "
+            "flips, 15 epochs). Both with AdamW and random resized crops, k labels per class of the target, "
+            "seeds 0-2, on the networks the section above pre-trains.",
             "",
         ]
         lines += pretraining.markdown_zoo_defaults(part, results.get("pretrain_source"))

@@ -70,6 +70,11 @@ def test_supervised_pretraining_stores_the_small_network_recipe_and_fit_uses_it(
     assert overridden.history_["training"]["hflip"] is False
     assert len(overridden.history_["epochs"]) == NATIVE_FINE_TUNING["epochs"] != 15  # not the strategy's 15
 
+    probed = TransferClassifier(backbone="zoo:tiny-cnn", strategy="lp-ft", epochs=1, verbose=False).fit(images, labels)
+    assert probed.history_["training"]["lr"] == NATIVE_FINE_TUNING["lr"] != 1e-4  # the entry's rate, not lp-ft's
+    slower = TransferClassifier(backbone="zoo:tiny-cnn", strategy="lp-ft", lr=1e-4, epochs=1, verbose=False)
+    assert slower.fit(images, labels).history_["training"]["lr"] == 1e-4  # the user's rate wins
+
 
 def test_entries_without_preferences_keep_the_strategy_defaults(zoo_home):
     images, labels = _images()
