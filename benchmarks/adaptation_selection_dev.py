@@ -87,9 +87,19 @@ def collect(group: str, seeds: int = 3, only: set[tuple[str, str]] | None = None
     return records
 
 
+def _draws(records: list[dict]) -> dict[tuple[str, str, int], list[dict]]:
+    """The records of each (source, target, seed), in the order collected."""
+    return {k: list(v) for k, v in itertools.groupby(records, key=lambda r: (r["source"], r["target"], r["seed"]))}
+
+
+def _mean_and_worst(gains: dict[tuple[str, str], list[float]]) -> tuple[float, float]:
+    """Mean gain over every draw and the lowest pair mean, in points."""
+    return 100 * np.mean([g for v in gains.values() for g in v]), 100 * min(np.mean(v) for v in gains.values())
+
+
 def score_rules(records: list[dict]) -> list[str]:
     """Mean gain over source-only on the held-back labels of each rule's choice, and its worst pair."""
-    draws = {k: list(v) for k, v in itertools.groupby(records, key=lambda r: (r["source"], r["target"], r["seed"]))}
+    draws = _draws(records)
     lines = [f"{len(draws)} pair-seeds"]
     for msda_everywhere in (True, False):
         for rule in SELECTION_RULES:
@@ -105,8 +115,7 @@ def score_rules(records: list[dict]) -> list[str]:
                 per_method, best = choose_candidates(candidates, rule, exclude=exclude)
                 baseline = per_method["source-only"].model["held_back_accuracy"]
                 gains.setdefault(key[:2], []).append(best.model["held_back_accuracy"] - baseline)
-            mean = 100 * np.mean([g for v in gains.values() for g in v])
-            worst = 100 * min(np.mean(v) for v in gains.values())
+            mean, worst = _mean_and_worst(gains)
             where = "mSDA eligible everywhere" if msda_everywhere else "mSDA only on non-negative features"
             lines.append(f"{rule:>20s}, {where}: mean gain {mean:+.2f} points, worst pair {worst:+.2f}")
     return lines
@@ -133,7 +142,7 @@ def score_criteria(records: list[dict]) -> list[str]:
     NeurIPS 2024 Datasets and Benchmarks); ``SND``: the highest soft neighbourhood density;
     ``entropy``: the lowest mean prediction entropy on the target.
     """
-    draws = {k: list(v) for k, v in itertools.groupby(records, key=lambda r: (r["source"], r["target"], r["seed"]))}
+    draws = _draws(records)
     gains: dict[str, dict[tuple[str, str], list[float]]] = {}
     for key, rows in draws.items():
         rows = [r for r in rows if not (r["method"] == "msda" and r["signed_features"])]
@@ -155,8 +164,7 @@ def score_criteria(records: list[dict]) -> list[str]:
             gains.setdefault(name, {}).setdefault(key[:2], []).append(value - baseline)
     lines = []
     for name, per_pair in gains.items():
-        mean = 100 * np.mean([g for v in per_pair.values() for g in v])
-        worst = 100 * min(np.mean(v) for v in per_pair.values())
+        mean, worst = _mean_and_worst(per_pair)
         lines.append(f"{name:>24s}: mean gain {mean:+.2f} points, worst pair {worst:+.2f}")
     return lines
 
