@@ -225,7 +225,8 @@ def pretrain_supervised(
     # fine-tuning it later: pre-training from random initialisation with the body at the full rate made
     # the source networks transfer worse (Fashion-MNIST -> mnist, same fine-tuning recipe, 3 seeds:
     # 0.778 against 0.840 at k = 5, 0.900 against 0.918 at k = 10).
-    strategy = get_strategy("finetune", body_lr_scale=get_strategy("finetune").body_scale(modality))
+    body_lr_scale = get_strategy("finetune").body_scale(modality)
+    strategy = get_strategy("finetune", body_lr_scale=body_lr_scale)
     config = TrainConfig(seed=int(random_state)).replace(**strategy.train_defaults(modality))
     if native:  # from random initialisation: larger steps, and BatchNorm must learn its statistics
         config = config.replace(epochs=5, lr=3e-3, batch_size=128, batchnorm="train", warmup_epochs=0.5)
@@ -262,7 +263,7 @@ def pretrain_supervised(
         "accuracy": accuracy,
         "accuracy_on": f"stratified held-out {100 * holdout:g}% of the source (seed {random_state})",
         "training": config.to_dict(),
-        "body_lr_scale": strategy.body_scale(modality),
+        "body_lr_scale": body_lr_scale,
         "epochs": config.epochs,
         "loss_per_epoch": [round(float(epoch["loss"]), 5) for epoch in result.history],
         "image_size": image_size,
