@@ -260,3 +260,32 @@ def test_a_zero_shot_model_is_one_network_with_the_same_probabilities():
     with torch.no_grad():
         probabilities = torch.softmax(network(preprocess(texts)), dim=1).numpy()
     assert np.allclose(probabilities, model.predict_proba(texts), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["fit", "{data}", "--out", "{file}/run"], "is a file, not a folder"),
+        (["fit", "{data}", "--json", "{folder}"], "is a folder; expected a file name"),
+        (["curve", "{data}", "--out", "{file}"], "is a file; expected a folder"),
+        (["rank", "{data}", "--backbones", "all", "--json", "{file}/rank.json"], "is a file, not a folder"),
+        (["adapt", "--source", "{data}", "--target", "{data}", "--json", "{folder}"], "is a folder"),
+        (["extract", "{data}", "--out", "{file}/features.npz"], "is a file, not a folder"),
+    ],
+)
+def test_unwritable_outputs_are_refused_before_any_work(argv, fragment, tmp_path, capsys):
+    # The data path does not exist: the output error coming first shows nothing was read or computed.
+    places = {"data": str(tmp_path / "no-such-data"), "file": str(tmp_path / "a-file"), "folder": str(tmp_path)}
+    (tmp_path / "a-file").write_text("x")
+    _assert_user_error(capsys, [a.format(**places) for a in argv] + ["--quiet"], fragment)
+    assert (tmp_path / "a-file").read_text() == "x"
+
+
+def test_json_record_goes_into_new_folders(tmp_path, capsys):
+    data = _image_folder(tmp_path / "shapes", per_class=4)
+    record = tmp_path / "new" / "deeper" / "run.json"
+    argv = ["fit", str(data), "--strategy", "classical", "--no-baseline", "--seeds", "1", "--test-size", "2"]
+    status, _, err = _run(capsys, *argv, "--json", str(record), "--quiet")
+    assert status == 0, err
+    assert json.loads(record.read_text())["kind"] == "fit"
+    assert [p.name for p in record.parent.iterdir()] == ["run.json"]  # no temporary file left behind

@@ -12,13 +12,13 @@ once it has chosen the target-only model, that split no longer gives an unbiased
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._io import atomic_write_json
 from .errors import TransferkitError
 
 DEFAULT_DATA = "fashion-mnist"
@@ -242,14 +242,13 @@ def command_fit(args: argparse.Namespace) -> int:
 
         out = Path(args.out)
         saved.save(out / "model")
-        (out / "run.json").write_text(json.dumps(record, indent=2))
+        atomic_write_json(out / "run.json", record)
         print(
             f"\nmodel ({record['returned']}, seed {seeds[0]}) saved to {out / 'model'}; run record {out / 'run.json'}"
         )
         print(f"report: {write_report([out], out / 'report.html')}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(record, indent=2))
+        atomic_write_json(args.json, record)
     return 0
 
 

@@ -9,13 +9,13 @@ one self-contained page from any run records.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import time
 from pathlib import Path
 from typing import Any
 
+from ._io import atomic_write_json
 from .errors import TransferkitError
 
 DEFAULT_CURVE_DATA = "fashion-mnist"
@@ -126,10 +126,9 @@ def command_curve(args: argparse.Namespace) -> int:
     record["wall_seconds"] = time.perf_counter() - started
     if hasattr(os, "getloadavg"):  # whether the machine was shared while this ran (1, 5, 15 minutes)
         record["load_average"] = [round(value, 2) for value in os.getloadavg()]
-    (out / RECORD_FILE).write_text(json.dumps(record, indent=2))
+    atomic_write_json(out / RECORD_FILE, record)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(record, indent=2))
+        atomic_write_json(args.json, record)
     report = write_report([out], out / REPORT_FILE)
     print(f"\n{record['wall_seconds'] / 60:.1f} min; run record {out / RECORD_FILE}; plot {out / 'curve.png'}")
     print(f"report: {report}")

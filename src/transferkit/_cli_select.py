@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._io import atomic_write_json
 from .errors import TransferkitError
 
 
@@ -101,8 +100,7 @@ def command_rank(args: argparse.Namespace) -> int:
             "seconds": total,
             "ranking": [r.to_dict() for r in ranking],
         }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(record, indent=2))
+        atomic_write_json(args.json, record)
     return 0
 
 
@@ -173,6 +171,5 @@ def command_similarity(args: argparse.Namespace) -> int:
             "n_second": len(b),
             **values,
         }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(record, indent=2))
+        atomic_write_json(args.json, record)
     return 0

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._cli_fit import DEFAULT_DATA
+from ._io import check_output_path
 from ._progress import set_quiet
 from .errors import TransferkitError
 
@@ -380,6 +381,17 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"transferkit: warning: {message}", file=sys.stderr)
 
 
+# (argument, option, is a folder) of every path a command writes; pretrain's --out is a zoo name, not a path
+_OUTPUT_OPTIONS = {
+    "fit": [("out", "--out", True), ("checkpoint_dir", "--checkpoint-dir", True), ("json", "--json", False)],
+    "curve": [("out", "--out", True), ("json", "--json", False)],
+    "report": [("out", "--out", False)],
+    "extract": [("out", "--out", False)],
+    "export": [("out", "--out", False)],
+    **{name: [("json", "--json", False)] for name in ("adapt", "rank", "similarity", "pretrain", "transfer-lr")},
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (2 for user mistakes)."""
     args = _parser().parse_args(argv)
@@ -407,11 +419,14 @@ def main(argv: list[str] | None = None) -> int:
         "export": _command_export,
     }
     try:
+        for attribute, option, folder in _OUTPUT_OPTIONS.get(args.command, ()):
+            if isinstance(value := getattr(args, attribute, None), str):  # checked before hours of work, not after
+                check_output_path(value, option, folder=folder)
         return commands[args.command](args)
     except TransferkitError as error:
         print(f"transferkit: error: {error}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as error:
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as error:
         print(f"transferkit: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
