@@ -289,3 +289,8 @@ def test_json_record_goes_into_new_folders(tmp_path, capsys):
     assert status == 0, err
     assert json.loads(record.read_text())["kind"] == "fit"
     assert [p.name for p in record.parent.iterdir()] == ["run.json"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("command", [["similarity", "digits", "digits"], ["extract", "digits", "--out", "x.npz"]])
+def test_non_positive_image_size_is_an_error(command, capsys):
+    _assert_user_error(capsys, [*command, "--image-size", "0", "--quiet"], "--image-size", "got 0")

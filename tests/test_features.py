@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from transferkit.errors import UnknownNameError
+from transferkit.errors import TransferkitError, UnknownNameError
 from transferkit.features import cache_directory, extract_features
 
 
@@ -62,3 +62,10 @@ def test_text_features_are_cached_too(backbone_factory):
     first = extract_features(backbone, texts)
     second = extract_features(backbone, texts)
     assert first.features.shape == (3, 384) and second.from_cache
+
+
+@pytest.mark.parametrize(("option", "value"), [("image_size", 0), ("image_size", -5), ("batch_size", 0)])
+def test_extract_features_refuses_non_positive_sizes(option, value, images, backbone_factory):
+    backbone = backbone_factory("efficientnet_lite0.random")
+    with pytest.raises(TransferkitError, match=f"'{option}' parameter of extract_features.*Got {value}"):
+        extract_features(backbone, images, cache=False, **{option: value})

@@ -422,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
         for attribute, option, folder in _OUTPUT_OPTIONS.get(args.command, ()):
             if isinstance(value := getattr(args, attribute, None), str):  # checked before hours of work, not after
                 check_output_path(value, option, folder=folder)
+        if (size := getattr(args, "image_size", None)) is not None and size < 1:
+            raise TransferkitError(f"--image-size must be a positive number of pixels; got {size}")
         return commands[args.command](args)
     except TransferkitError as error:
         print(f"transferkit: error: {error}", file=sys.stderr)

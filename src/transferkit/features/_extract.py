@@ -17,6 +17,7 @@ from .._progress import progress
 from ..backbones import Backbone
 from ..backbones._config import sha256_file
 from ..data._dataset import content_hash
+from ..errors import TransferkitError
 
 __all__ = ["FeatureResult", "extract_features", "feature_cache_key", "cache_directory"]
 
@@ -134,6 +135,12 @@ def extract_features(
     -------
     FeatureResult
     """
+    for name, value in (("image_size", image_size), ("batch_size", batch_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            expected = "None or a positive int" if name == "image_size" else "a positive int"
+            raise TransferkitError(
+                f"The {name!r} parameter of extract_features must be {expected}. Got {value!r} instead."
+            )
     layer = layer or backbone.feature_layers()[-1]
     backbone._check_layer(layer)
     preprocess = backbone.preprocessor(image_size=image_size)
