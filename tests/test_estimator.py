@@ -155,3 +155,22 @@ def test_image_paths_work_for_transfer_and_baselines(tmp_path):
     for strategy in ("linear-probe", "classical"):
         model = TransferClassifier(strategy=strategy, **SMALL).fit(paths, y)
         assert model.score(paths, y) >= 0.9
+
+
+def test_image_arrays_of_any_pixel_type_read_the_same_and_bad_ones_are_refused():
+    X, y = _toy_images()
+    model = TransferClassifier(**SMALL).fit(X, y)
+    reference = model.predict_proba(X)
+    for same in (X.astype(np.int64), X.astype(np.float64), X / 255.0, X[..., None]):
+        np.testing.assert_allclose(model.predict_proba(same), reference, atol=1e-5)
+    bad = {
+        "values from 0 to 1000": X.astype(np.float64) * 4,
+        "integers from -1 to": np.where(X > 0, X.astype(np.int64), -1),
+        "NaN": np.where(X > 0, X.astype(np.float64), np.nan),
+        "channels first": np.repeat(X[:, None], 3, axis=1),
+    }
+    for fragment, images in bad.items():
+        with pytest.raises(DataError, match=fragment):
+            model.predict(images)
+    with pytest.raises(DataError, match="X_target holds values"):
+        TransferClassifier(**SMALL, adaptation="coral").fit(X, y, X_target=X.astype(np.float64) * 4)

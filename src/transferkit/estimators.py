@@ -17,6 +17,7 @@ from ._progress import quiet_unless
 from .backbones import DEFAULT_BACKBONES, create_backbone
 from .data._dataset import take
 from .data.preprocess import load_image
+from .data.user import check_image_array
 from .errors import DataError, NotFittedError, TransferkitError
 from .features import extract_features
 from .strategies import ProbeHead, Strategy, get_strategy
@@ -51,9 +52,9 @@ def infer_modality(X: Any) -> str:
     raise DataError("X must be an image array, a list of image paths or a list of strings")
 
 
-def _as_inputs(X: Any) -> np.ndarray | list[str]:
+def _as_inputs(X: Any, name: str = "X") -> np.ndarray | list[str]:
     if isinstance(X, np.ndarray) and X.dtype.kind in "uifb":
-        return X
+        return check_image_array(X, name) if X.ndim in (3, 4) else X
     return [str(item) for item in X]
 
 
@@ -430,7 +431,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         target_modality = infer_modality(X_target)
         if target_modality != modality:
             raise DataError(f"X holds {modality} data but X_target holds {target_modality} data; expected the same")
-        return _as_inputs(X_target)
+        return _as_inputs(X_target, "X_target")
 
     def _adapt_features(self, inputs: Any, encoded: np.ndarray, target_inputs: Any) -> Any:
         """Adapt on frozen features: choose the method / weight without target labels, then fit on all of X."""

@@ -14,7 +14,7 @@ from ..errors import DataError
 from ._dataset import Dataset, DataSplit
 from .builtin import stratified_split
 
-__all__ = ["IMAGE_EXTENSIONS", "load_image_folder", "load_csv", "load_npz"]
+__all__ = ["IMAGE_EXTENSIONS", "check_image_array", "load_image_folder", "load_csv", "load_npz"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 _INT = re.compile(r"^[+-]?\d+$")
@@ -217,26 +217,46 @@ def load_csv(
     return stratified_split(Dataset(str(path), "text", texts, labels, classes), test_size)
 
 
-def _to_images(X: np.ndarray, path: Path) -> np.ndarray:
+def check_image_array(X: np.ndarray, name: str = "X") -> np.ndarray:
+    """An image array checked and put in a form the preprocessing reads: uint8 0..255, or float 0..1.
+
+    ``(N, H, W)`` or ``(N, H, W, C)`` with C 1 (dropped) or 3. Integers must lie in 0..255 (returned as
+    uint8); floats must be finite and in 0..1 (returned as they are) or 0..255 (divided by 255), so
+    pixels are never read on the wrong scale without a word.
+
+    Raises
+    ------
+    DataError
+        Naming ``name``, what it holds and what was expected.
+    """
     if X.ndim == 4:
         if X.shape[-1] not in (1, 3):
-            raise DataError(f"'{path}': X has shape {X.shape}; 4-D images must be (N, H, W, C) with C 1 or 3")
+            raise DataError(
+                f"{name} has shape {X.shape}; 4-D images must be (N, H, W, C) with C 1 or 3 "
+                "(channels first? pass X.transpose(0, 2, 3, 1))"
+            )
         if X.shape[-1] == 1:
             X = X[..., 0]
     if X.size == 0:
         return X.astype(np.uint8)
-    low, high = float(X.min()), float(X.max())
     if np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.bool_):
+        low, high = int(X.min()), int(X.max())
         if low < 0 or high > 255:
-            raise DataError(f"'{path}': X holds integers from {low:g} to {high:g}; expected pixel values 0..255")
+            raise DataError(f"{name} holds integers from {low} to {high}; expected pixel values 0..255")
         return X.astype(np.uint8)
     if not np.isfinite(X).all():
-        raise DataError(f"'{path}': X holds NaN or infinite values; expected pixel values 0..255 or 0..1")
+        raise DataError(f"{name} holds NaN or infinite values; expected pixel values 0..255 or 0..1")
+    low, high = float(X.min()), float(X.max())
     if low >= 0 and high <= 1:
-        return np.rint(X * 255.0).astype(np.uint8)
+        return X
     if low >= 0 and high <= 255:
-        return np.rint(X).astype(np.uint8)
-    raise DataError(f"'{path}': X holds values from {low:g} to {high:g}; expected pixel values 0..255 or 0..1")
+        return (X / 255.0).astype(np.float32)
+    raise DataError(f"{name} holds values from {low:g} to {high:g}; expected pixel values 0..255 or 0..1")
+
+
+def _to_images(X: np.ndarray, path: Path) -> np.ndarray:
+    X = check_image_array(X, f"'{path}': X")
+    return X if X.dtype == np.uint8 else np.rint(X * 255.0).astype(np.uint8)
 
 
 def load_npz(path: str | os.PathLike, test_size: int | None = None) -> DataSplit:
