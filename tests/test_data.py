@@ -268,3 +268,27 @@ def test_load_returns_datasplit_with_shared_classes():
     split = load_dataset("digits", test_size=100)
     assert isinstance(split, DataSplit) and len(split.test) == 100
     assert split.train.classes == split.test.classes
+
+
+def test_csv_row_with_an_unquoted_comma_is_an_error_not_a_new_class(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("text,label\n" + "".join(f"row {i},{'pos' if i % 2 else 'neg'}\n" for i in range(8)))
+    assert load_dataset(str(path), test_size=2).train.classes == ["neg", "pos"]
+    path.write_text(path.read_text() + "good food, nice staff,pos\n")
+    with pytest.raises(DataError, match="line 10 has 3 fields but the header has 2; quote"):
+        load_dataset(str(path), test_size=2)
+    path.write_text('text,label\n"quoted, fine",pos\n"also, fine",neg\n"ok",pos\n"ok too",neg\n')
+    assert load_dataset(str(path), test_size=2).train.classes == ["neg", "pos"]
+
+
+def test_npz_labels_with_nan_or_fractions_are_refused(tmp_path):
+    X = np.random.default_rng(0).random((6, 3))
+    for y, fragment in (
+        (np.array([0, 1, np.nan, 0, 1, 0]), "holds nan at position 2"),
+        (np.linspace(0, 1, 6), "continuous"),
+    ):
+        np.savez(tmp_path / "y.npz", X=X, y=y)
+        with pytest.raises(DataError, match=fragment):
+            load_dataset(str(tmp_path / "y.npz"))
+    np.savez(tmp_path / "y.npz", X=X, y=np.array([0.0, 1.0] * 3))
+    assert load_dataset(str(tmp_path / "y.npz"), test_size=2).train.classes == ["0", "1"]

@@ -174,3 +174,18 @@ def test_image_arrays_of_any_pixel_type_read_the_same_and_bad_ones_are_refused()
             model.predict(images)
     with pytest.raises(DataError, match="X_target holds values"):
         TransferClassifier(**SMALL, adaptation="coral").fit(X, y, X_target=X.astype(np.float64) * 4)
+
+
+@pytest.mark.parametrize(
+    ("labels", "fragment"),
+    [
+        (lambda y: np.where(y == "plain", 0.0, np.nan), "holds nan at position 0"),
+        (lambda y: np.linspace(0, 1, len(y)), "continuous values such as 0.0909"),
+        (lambda y: np.array([None, *y[1:]], dtype=object), "holds None at position 0"),
+        (lambda y: np.array([1, *y[1:]], dtype=object), "mixes label types"),
+    ],
+)
+def test_labels_that_are_not_class_labels_are_refused(labels, fragment):
+    X, y = _toy_images()
+    with pytest.raises(DataError, match=fragment):
+        TransferClassifier(**SMALL).fit(X, labels(y))

@@ -17,7 +17,7 @@ from ._progress import quiet_unless
 from .backbones import DEFAULT_BACKBONES, create_backbone
 from .data._dataset import take
 from .data.preprocess import load_image
-from .data.user import check_image_array
+from .data.user import check_image_array, check_labels
 from .errors import DataError, NotFittedError, TransferkitError
 from .features import extract_features
 from .strategies import ProbeHead, Strategy, get_strategy
@@ -259,6 +259,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             raise DataError(
                 f"y must be 1-D with one label per example of X; got shape {labels.shape} for {len(inputs)} examples"
             )
+        check_labels(labels)
         target_inputs = self._check_target(X_target, modality)
         if zero_shot:
             classes = np.asarray(list(_description_labels(self.label_descriptions)))

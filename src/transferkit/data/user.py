@@ -14,7 +14,7 @@ from ..errors import DataError
 from ._dataset import Dataset, DataSplit
 from .builtin import stratified_split
 
-__all__ = ["IMAGE_EXTENSIONS", "check_image_array", "load_image_folder", "load_csv", "load_npz"]
+__all__ = ["IMAGE_EXTENSIONS", "check_image_array", "check_labels", "load_image_folder", "load_csv", "load_npz"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 _INT = re.compile(r"^[+-]?\d+$")
@@ -177,13 +177,14 @@ def load_csv(
     Raises
     ------
     DataError
-        If a column is missing, the file is not valid UTF-8 CSV, or a label is empty.
+        If a column is missing, the file is not valid UTF-8 CSV, a row has more fields than the
+        header, or a label is empty.
     """
     path = Path(path).expanduser()
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle, delimiter=delimiter)
+            reader = csv.DictReader(handle, delimiter=delimiter, strict=True)
             columns = [c for c in (reader.fieldnames or []) if c is not None]
             if not columns:
                 raise DataError(f"CSV '{path}' is empty; expected a header row such as: text,label")
@@ -197,6 +198,11 @@ def load_csv(
             texts: list[str] = []
             values: list[str] = []
             for row in reader:
+                if None in row:  # more fields than the header: an unquoted delimiter would shift the label
+                    raise DataError(
+                        f"CSV '{path}' line {reader.line_num} has {len(columns) + len(row[None])} fields but the "
+                        f'header has {len(columns)}; quote a text that contains {delimiter!r}, e.g. "good, cheap"'
+                    )
                 text, label = row.get(text_col) or "", (row.get(label_col) or "").strip()
                 if not text.strip():
                     continue
@@ -254,6 +260,31 @@ def check_image_array(X: np.ndarray, name: str = "X") -> np.ndarray:
     raise DataError(f"{name} holds values from {low:g} to {high:g}; expected pixel values 0..255 or 0..1")
 
 
+def check_labels(y: np.ndarray, name: str = "y") -> None:
+    """Refuse labels that are not class labels: missing values, continuous numbers, mixed types.
+
+    Raises
+    ------
+    DataError
+        Naming ``name``, the first offending position and what was expected.
+    """
+    expected = "expected a class label (an integer or a string) for every example"
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all():
+            at = int(np.flatnonzero(~np.isfinite(y))[0])
+            raise DataError(f"{name} holds {y[at]} at position {at}; {expected}")
+        if not np.all(y == np.round(y)):
+            at = int(np.flatnonzero(y != np.round(y))[0])
+            raise DataError(f"{name} holds continuous values such as {y[at]:g} (position {at}); {expected}")
+    if y.dtype.kind == "O":
+        for at, value in enumerate(y):
+            if value is None or (isinstance(value, float) and not np.isfinite(value)):
+                raise DataError(f"{name} holds {value!r} at position {at}; {expected}")
+        kinds = sorted({"string" if isinstance(v, str) else type(v).__name__ for v in y})
+        if len(kinds) > 1:
+            raise DataError(f"{name} mixes label types ({', '.join(kinds)}); {expected}, all of one type")
+
+
 def _to_images(X: np.ndarray, path: Path) -> np.ndarray:
     X = check_image_array(X, f"'{path}': X")
     return X if X.dtype == np.uint8 else np.rint(X * 255.0).astype(np.uint8)
@@ -308,7 +339,8 @@ def load_npz(path: str | os.PathLike, test_size: int | None = None) -> DataSplit
             raise DataError(f"'{path}': X holds NaN or infinite values; expected finite numbers")
     else:
         raise DataError(f"'{path}': X has shape {X.shape}; expected (N, D) features or (N, H, W[, C]) images")
-    if np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and np.all(y == np.round(y)):
+    check_labels(y, f"'{path}': y")
+    if np.issubdtype(y.dtype, np.floating):  # whole numbers by now
         y = y.astype(np.int64)
     unique, labels = np.unique(y, return_inverse=True)
     return stratified_split(
