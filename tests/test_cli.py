@@ -294,3 +294,38 @@ def test_json_record_goes_into_new_folders(tmp_path, capsys):
 @pytest.mark.parametrize("command", [["similarity", "digits", "digits"], ["extract", "digits", "--out", "x.npz"]])
 def test_non_positive_image_size_is_an_error(command, capsys):
     _assert_user_error(capsys, [*command, "--image-size", "0", "--quiet"], "--image-size", "got 0")
+
+
+def _reviews(path, rare=False):
+    rows = [f"good food {i},pos\nawful service {i},neg\n" for i in range(6)]
+    path.write_text("text,label\n" + "".join(rows) + ("one of a kind,rare\nanother one,rare\n" if rare else ""))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (["fit", "digits", "--seed", "-1"], ["--seed must be 0 or more; got -1"]),
+        (["curve", "digits", "--C", "0"], ["--C must be a float > 0. Got 0.0 instead."]),
+        (["fit", "{tmp}/corrupt.npz"], ["cannot read", "corrupt.npz"]),
+        (["extract", "digits", "--backbone", "minilm_l6.sentence", "--out", "{tmp}/x.npz"], ["reads text but"]),
+        (["fit", "{rare}", "--labels-per-class", "2", "--no-baseline"], ["class 'rare' has only 1"]),
+    ],
+)
+def test_more_bad_input_is_one_line(argv, fragments, tmp_path, capsys):
+    (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    places = {"tmp": str(tmp_path), "rare": _reviews(tmp_path / "rare.csv", rare=True)}
+    _assert_user_error(capsys, [a.format(**places) for a in argv] + ["--quiet"], *fragments)
+
+
+def test_damaged_model_and_non_utf8_texts_are_one_line_errors(tmp_path, capsys):
+    data = _reviews(tmp_path / "reviews.csv")
+    run = tmp_path / "run"
+    argv = ["fit", data, "--strategy", "classical", "--no-baseline", "--seeds", "1", "--out", str(run), "--quiet"]
+    status, _, err = _run(capsys, *argv)
+    assert status == 0, err
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("caf\xe9 au lait\n".encode("latin-1"))
+    _assert_user_error(capsys, ["predict", str(run / "model"), str(latin1), "--quiet"], "not UTF-8", "latin1.txt")
+    (run / "model" / "weights.safetensors").write_bytes(b"\xff" * 16)
+    _assert_user_error(capsys, ["predict", str(run / "model"), "nice", "--quiet"], "cannot be read as safetensors")

@@ -78,7 +78,7 @@ def command_fit(args: argparse.Namespace) -> int:
     def draw(seed: int) -> Any:
         if k == 0:
             return pool.subset(np.zeros(0, dtype=np.int64))
-        return pool.subset(few_shot_indices(pool.labels, k, seed)) if k is not None else pool
+        return pool.subset(few_shot_indices(pool.labels, k, seed, pool.classes)) if k is not None else pool
 
     first = draw(seeds[0])
     labels_note = f"{k} labels per class" if k is not None else "all labels"

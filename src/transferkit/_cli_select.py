@@ -61,7 +61,11 @@ def command_rank(args: argparse.Namespace) -> int:
 
     data, k = data_and_labels_per_class(args)
     split = load_dataset(data, text_column=args.text_column, label_column=args.label_column)
-    train = split.train if k is None else split.train.subset(few_shot_indices(split.train.labels, k, args.seed))
+    train = (
+        split.train
+        if k is None
+        else split.train.subset(few_shot_indices(split.train.labels, k, args.seed, split.train.classes))
+    )
     names = "all" if args.backbones == "all" else [n.strip() for n in args.backbones.split(",") if n.strip()]
     if not names:
         raise TransferkitError(f"--backbones needs names or 'all'; got {args.backbones!r}")

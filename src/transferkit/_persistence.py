@@ -80,7 +80,12 @@ def load_estimator(cls: type[TransferClassifier], directory: str | os.PathLike) 
         raise TransferkitError(f"{str(config_path)!r} is not valid JSON: {error}") from error
     if config.get("format") != _FORMAT or config.get("format_version", 0) > _FORMAT_VERSION:
         raise TransferkitError(f"{str(directory)!r} holds format {config.get('format')!r}, not {_FORMAT!r} v1")
-    arrays = load_file(str(weights_path))
+    try:
+        arrays = load_file(str(weights_path))
+    except Exception as error:  # safetensors raises its own SafetensorError for damaged or truncated files
+        raise TransferkitError(
+            f"{str(weights_path)!r} cannot be read as safetensors ({error}); save the model again"
+        ) from error
     strategy = strategy_from_dict(config["strategy"])
     estimator = cls(strategy=strategy, **config["params"])
     if config["backbone"] is not None:
@@ -89,7 +94,13 @@ def load_estimator(cls: type[TransferClassifier], directory: str | os.PathLike) 
         if saved.sha256 and estimator.backbone_.cfg.sha256 != saved.sha256:
             raise TransferkitError(f"backbone {saved.name!r} now has different weights than when this model was saved")
         if config["model_class"] == "TransferNetwork":
-            estimator.model_ = _load_network(estimator.backbone_, config["model_config"], arrays, strategy)
+            try:
+                estimator.model_ = _load_network(estimator.backbone_, config["model_config"], arrays, strategy)
+            except (RuntimeError, KeyError) as error:  # torch's load_state_dict: missing keys, other shapes
+                raise TransferkitError(
+                    f"the weights in {str(weights_path)!r} do not fit the network that config.json describes: "
+                    f"{str(error).splitlines()[0]}"
+                ) from error
         elif config["model_class"] == "FeatureAdapter":
             from .adaptation.deep import FeatureAdapter
 

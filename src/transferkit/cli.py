@@ -321,7 +321,11 @@ def _command_predict(args: argparse.Namespace) -> int:
     inputs: list[str] = []
     for item in args.inputs:
         if model.modality_ == "text" and item.endswith(".txt") and os.path.isfile(item):
-            inputs += [line.strip() for line in Path(item).read_text().splitlines() if line.strip()]
+            try:
+                lines = Path(item).read_text(encoding="utf-8").splitlines()
+            except UnicodeDecodeError as error:
+                raise TransferkitError(f"{item!r} is not UTF-8 text ({error}); save it as UTF-8") from error
+            inputs += [line.strip() for line in lines if line.strip()]
         elif model.modality_ == "image" and not os.path.isfile(item):
             raise TransferkitError(f"no such image file: {item!r}")
         else:
@@ -358,6 +362,11 @@ def _command_extract(args: argparse.Namespace) -> int:
     parts = {"train": [split.train], "test": [split.test], "all": [split.train, split.test]}[args.split]
     name = args.backbone or DEFAULT_BACKBONES.get(split.train.modality)
     backbone = create_backbone(name)
+    if backbone.cfg.modality != split.train.modality:
+        raise TransferkitError(
+            f"backbone {name!r} reads {backbone.cfg.modality} but {args.data!r} holds {split.train.modality} data; "
+            f"choose a {split.train.modality} backbone (see `transferkit list`)"
+        )
     arrays: dict[str, np.ndarray] = {}
     for part_name, part in zip(("train", "test") if args.split == "all" else (args.split,), parts):
         result = extract_features(
@@ -424,6 +433,10 @@ def main(argv: list[str] | None = None) -> int:
                 check_output_path(value, option, folder=folder)
         if (size := getattr(args, "image_size", None)) is not None and size < 1:
             raise TransferkitError(f"--image-size must be a positive number of pixels; got {size}")
+        if (seed := getattr(args, "seed", None)) is not None and seed < 0:
+            raise TransferkitError(f"--seed must be 0 or more; got {seed}")
+        if (C := getattr(args, "C", None)) is not None and not C > 0:
+            raise TransferkitError(f"--C must be a float > 0. Got {C} instead.")
         return commands[args.command](args)
     except TransferkitError as error:
         print(f"transferkit: error: {error}", file=sys.stderr)

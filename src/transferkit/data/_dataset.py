@@ -75,7 +75,7 @@ class DataSplit:
     test: Dataset
 
 
-def few_shot_indices(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+def few_shot_indices(labels: np.ndarray, k: int, seed: int, classes: list[str] | None = None) -> np.ndarray:
     """Draw ``k`` examples of every class, reproducibly.
 
     For each class (in label order) the class's indices are permuted with a generator
@@ -89,7 +89,9 @@ def few_shot_indices(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     k : int
         Examples per class, at least 1.
     seed : int
-        Seed of the draw.
+        Seed of the draw (>= 0).
+    classes : list of str, optional
+        Class names by label index, for error messages.
 
     Returns
     -------
@@ -99,18 +101,21 @@ def few_shot_indices(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     Raises
     ------
     DataError
-        If ``k`` is not a positive integer or a class has fewer than ``k`` examples.
+        If ``k`` is not a positive integer, ``seed`` is negative or a class has fewer than ``k`` examples.
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise DataError(f"labels per class must be a positive integer; got {k!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DataError(f"the seed of a labelled draw must be an integer >= 0; got {seed!r}")
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     chosen = []
     for cls in np.unique(labels):
         members = np.flatnonzero(labels == cls)
         if len(members) < k:
+            name = classes[cls] if classes is not None else cls.item()
             raise DataError(
-                f"class {cls!r} has only {len(members)} training examples but {k} labels per class were asked for; "
+                f"class {name!r} has only {len(members)} training examples but {k} labels per class were asked for; "
                 f"use --labels-per-class {len(members)} or fewer"
             )
         chosen.append(members[rng.permutation(len(members))[:k]])

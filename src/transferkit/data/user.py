@@ -6,6 +6,7 @@ import csv
 import os
 import re
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -322,7 +323,7 @@ def load_npz(path: str | os.PathLike, test_size: int | None = None) -> DataSplit
                     f"{', '.join(keys) or 'none'} (expected X with the inputs and y with the labels)"
                 )
             X, y = archive["X"], archive["y"]
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         if isinstance(exc, DataError):
             raise
         raise DataError(f"cannot read '{path}' as a .npz of numeric arrays: {exc}") from exc

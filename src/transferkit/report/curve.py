@@ -285,7 +285,7 @@ def run_curve(
     transfer, baselines = _parse_strategies(list(strategies))
     pool, test = split.train, split.test
     classes, modality, n_classes = list(pool.classes), pool.modality, len(pool.classes)
-    draws = {(k, seed): few_shot_indices(pool.labels, k, seed) for k in ks for seed in seeds}
+    draws = {(k, seed): few_shot_indices(pool.labels, k, seed, pool.classes) for k in ks for seed in seeds}
     backbone_name = backbone or DEFAULT_BACKBONES.get(modality)
     if transfer and backbone_name is None:
         raise DataError(f"no default backbone for {modality} data; name one with --backbone")

@@ -243,7 +243,7 @@ def _fit_section(record: dict[str, Any], number: int) -> str:
     parts = [
         f"<h2>Fit: {_e(record.get('dataset'))}, {'all labels' if k is None else f'{k} labels per class'}</h2>",
     ]
-    if record.get("gain") is not None:
+    if record.get("gain") is not None and len(record.get("gain_ci95") or ()) == 2:
         low, high = record["gain_ci95"]
         parts.append(
             f"<p class=verdict>Gain over the best target-only baseline ({_e(record.get('gain_against'))}): "
