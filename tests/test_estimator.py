@@ -77,6 +77,9 @@ def test_load_refuses_a_folder_that_is_not_a_model(tmp_path):
         (dict(C=-3), "The 'C' parameter of TransferClassifier must be a float > 0. Got -3 instead."),
         (dict(batch_size=0), "'batch_size'"),
         (dict(image_size=5), "'image_size'"),
+        (dict(lr=-3), "The 'lr' parameter of TransferClassifier must be None or a float in (0, 1]. Got -3 instead."),
+        (dict(epochs=-1), "'epochs' parameter of TransferClassifier must be None or a positive int. Got -1"),
+        (dict(random_state=-1), "'random_state' parameter of TransferClassifier must be an int >= 0. Got -1"),
     ],
 )
 def test_bad_parameters_are_named_in_fit(params, message):

@@ -217,6 +217,13 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         weight = self.adaptation_weight
         if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0):
             raise bad("adaptation_weight", "None or a float >= 0")
+        if isinstance(seed := self.random_state, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise bad("random_state", "an int >= 0")
+        for name, expected in (("epochs", "None or a positive int"), ("lr", "None or a float in (0, 1]")):
+            try:  # checked whatever the strategy, so a setting the linear probe ignores is not silently wrong
+                TrainConfig().replace(**{name: getattr(self, name)}).validate()
+            except TransferkitError:
+                raise bad(name, expected) from None
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
