@@ -324,6 +324,8 @@ def test_damaged_model_and_non_utf8_texts_are_one_line_errors(tmp_path, capsys):
     argv = ["fit", data, "--strategy", "classical", "--no-baseline", "--seeds", "1", "--out", str(run), "--quiet"]
     status, _, err = _run(capsys, *argv)
     assert status == 0, err
+    status, out, err = _run(capsys, "predict", str(run), "good food again", "--quiet")  # the run folder, as --help says
+    assert status == 0 and out.split("\t")[0] == "pos", err
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("caf\xe9 au lait\n".encode("latin-1"))
     _assert_user_error(capsys, ["predict", str(run / "model"), str(latin1), "--quiet"], "not UTF-8", "latin1.txt")

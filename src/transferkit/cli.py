@@ -313,10 +313,16 @@ def _checkpoint_from_args(args: argparse.Namespace) -> tuple[str | None, bool]:
     return None, False
 
 
+def _model_folder(path: str) -> Path:
+    """The saved model's folder: ``path`` itself, or its ``model/`` when ``path`` is the run folder of ``fit --out``."""
+    folder = Path(path)
+    return folder / "model" if (folder / "model" / "config.json").is_file() else folder
+
+
 def _command_predict(args: argparse.Namespace) -> int:
     from .estimators import TransferClassifier
 
-    model = TransferClassifier.load(args.model_dir)
+    model = TransferClassifier.load(_model_folder(args.model_dir))
     model.verbose = not args.quiet
     inputs: list[str] = []
     for item in args.inputs:
@@ -342,9 +348,7 @@ def _command_predict(args: argparse.Namespace) -> int:
 def _command_export(args: argparse.Namespace) -> int:
     from .export import export_model
 
-    model_dir = Path(args.model_dir)
-    if (model_dir / "model" / "config.json").is_file():  # the run folder of `fit --out`
-        model_dir = model_dir / "model"
+    model_dir = _model_folder(args.model_dir)
     out = Path(args.out) if args.out else model_dir
     written = export_model(model_dir, out, format=args.format)
     print(f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB)")
