@@ -331,3 +331,15 @@ def test_damaged_model_and_non_utf8_texts_are_one_line_errors(tmp_path, capsys):
     _assert_user_error(capsys, ["predict", str(run / "model"), str(latin1), "--quiet"], "not UTF-8", "latin1.txt")
     (run / "model" / "weights.safetensors").write_bytes(b"\xff" * 16)
     _assert_user_error(capsys, ["predict", str(run / "model"), "nice", "--quiet"], "cannot be read as safetensors")
+
+
+def test_extract_writes_exactly_the_named_file_and_export_refuses_a_contradicting_suffix(tmp_path, capsys):
+    out = tmp_path / "out" / "features.bin"
+    status, _, err = _run(
+        capsys, "extract", "digits", "--image-size", "16", "--split", "test", "--out", str(out), "--quiet"
+    )
+    assert status == 0, err
+    assert sorted(np.load(out).files) == ["X_test", "classes", "y_test"]
+    assert [p.name for p in out.parent.iterdir()] == ["features.bin"]
+    _assert_user_error(capsys, ["export", str(tmp_path), "--format", "safetensors", "--out", "m.onnx"], "ends in .onnx")
+    _assert_user_error(capsys, ["fit", "digits", "--backbone", "zoo:nope", "--quiet"], "zoo")

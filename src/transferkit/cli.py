@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._cli_fit import DEFAULT_DATA
-from ._io import check_output_path
+from ._io import atomic_write, check_output_path
 from ._progress import set_quiet
 from .errors import TransferkitError
 
@@ -385,7 +385,12 @@ def _command_extract(args: argparse.Namespace) -> int:
     arrays["classes"] = np.asarray(split.train.classes)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, **arrays)
+
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as handle:  # np.savez given a name would append .npz to one without it
+            np.savez(handle, **arrays)
+
+    atomic_write(out, write)
     print(f"wrote {out}")
     return 0
 

@@ -62,8 +62,10 @@ def did_you_mean(kind: str, name: str, known: Iterable[str], hint: str = "") -> 
     message = f"unknown {kind} {name!r}"
     if close:
         message += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
-    else:
+    elif known:
         message += f"; expected one of {', '.join(known)}"
+    else:
+        message += f"; there is no {kind} yet"
     if hint:
         message += f" ({hint})"
     return UnknownNameError(message)

@@ -275,6 +275,9 @@ def export_model(model_dir: str | os.PathLike, out: str | os.PathLike, format: s
 
     if format not in FORMATS:
         raise did_you_mean("export format", str(format), FORMATS)
+    suffix = Path(out).suffix.lower()
+    if suffix in (".onnx", ".safetensors") and suffix != f".{format}":
+        raise TransferkitError(f"out {str(out)!r} ends in {suffix} but the format is {format!r}; expected .{format}")
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise TransferkitError(f"model folder {str(model_dir)!r} does not exist")
