@@ -163,3 +163,12 @@ def test_backbones_are_created_in_eval_mode(name, backbone_factory):
     backbone = backbone_factory(name)
     assert not backbone.training
     assert not any(module.training for module in backbone.modules())
+
+
+def test_weights_file_that_is_not_weights_is_a_clear_error(tmp_path):
+    from transferkit.backbones.vision import load_state_dict_file
+
+    for name in ("notes.txt", "broken.safetensors"):
+        (tmp_path / name).write_text("not weights")
+        with pytest.raises(TransferkitError, match=f"cannot read weights from .*{name}"):
+            load_state_dict_file(str(tmp_path / name))

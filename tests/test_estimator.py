@@ -192,3 +192,15 @@ def test_labels_that_are_not_class_labels_are_refused(labels, fragment):
     X, y = _toy_images()
     with pytest.raises(DataError, match=fragment):
         TransferClassifier(**SMALL).fit(X, labels(y))
+
+
+def test_empty_or_non_finite_arrays_and_saving_onto_a_file_are_clear_errors(tmp_path):
+    with pytest.raises(DataError, match="no examples"):
+        TransferClassifier(**SMALL).fit(np.zeros((0, 16, 16), np.uint8), [])
+    with pytest.raises(DataError, match="NaN or infinite"):
+        TransferClassifier(strategy="classical").fit(np.full((4, 3), np.nan), [0, 1, 0, 1])
+    X, y = _toy_images(2)
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(TransferkitError, match="it is a file; expected a folder"):
+        TransferClassifier(**SMALL).fit(X, y).save(tmp_path / "a-file")
+    assert (tmp_path / "a-file").read_text() == "x"

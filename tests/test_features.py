@@ -69,3 +69,8 @@ def test_extract_features_refuses_non_positive_sizes(option, value, images, back
     backbone = backbone_factory("efficientnet_lite0.random")
     with pytest.raises(TransferkitError, match=f"'{option}' parameter of extract_features.*Got {value}"):
         extract_features(backbone, images, cache=False, **{option: value})
+
+
+def test_extract_features_names_a_backbone_given_by_name(images):
+    with pytest.raises(TransferkitError, match="must be a Backbone .from create_backbone.. Got 'efficientnet"):
+        extract_features("efficientnet_lite0.in1k", images)

@@ -38,6 +38,8 @@ def save_estimator(self: TransferClassifier, directory: str | os.PathLike) -> Pa
 
     self._check_fitted()
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise TransferkitError(f"cannot save into {str(directory)!r}: it is a file; expected a folder")
     directory.mkdir(parents=True, exist_ok=True)
     if isinstance(self.model_, torch.nn.Module):
         arrays = {k: v.detach().contiguous().numpy() for k, v in _module_arrays(self.model_).items()}

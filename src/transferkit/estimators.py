@@ -39,6 +39,8 @@ def infer_modality(X: Any) -> str:
     when they all end in an image suffix, text otherwise; a 2-D numeric array is tabular.
     """
     if isinstance(X, np.ndarray) and X.dtype.kind in "uifb":
+        if len(X) == 0:
+            raise DataError(f"X has shape {X.shape}: no examples")
         if X.ndim in (3, 4):
             return "image"
         if X.ndim == 2:
@@ -54,6 +56,8 @@ def infer_modality(X: Any) -> str:
 
 def _as_inputs(X: Any, name: str = "X") -> np.ndarray | list[str]:
     if isinstance(X, np.ndarray) and X.dtype.kind in "uifb":
+        if X.ndim == 2 and X.dtype.kind == "f" and not np.isfinite(X).all():
+            raise DataError(f"{name} holds NaN or infinite values; expected finite features")
         return check_image_array(X, name) if X.ndim in (3, 4) else X
     return [str(item) for item in X]
 
@@ -193,11 +197,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
                 f"The {name!r} parameter of TransferClassifier must be {expected}. Got {getattr(self, name)!r} instead."
             )
 
-        if (
-            not isinstance(self.batch_size, (int, np.integer))
-            or isinstance(self.batch_size, bool)
-            or self.batch_size < 1
-        ):
+        if isinstance(size := self.batch_size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
             raise bad("batch_size", "a positive int")
         if self.image_size is not None and (
             not isinstance(self.image_size, (int, np.integer)) or not 16 <= self.image_size <= 1024

@@ -144,11 +144,17 @@ def _outermost(modules: list[nn.Module], names: list[str]) -> list[nn.Module]:
 
 def load_state_dict_file(path: str) -> dict[str, torch.Tensor]:
     """Load a state dict from ``.safetensors`` or a ``.pth``/``.bin`` file, without unpickling code."""
-    if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
+    try:
+        if path.endswith(".safetensors"):
+            from safetensors.torch import load_file
 
-        return load_file(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+            return load_file(path)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch and safetensors raise their own types for damaged or foreign files
+        raise TransferkitError(
+            f"cannot read weights from {path!r} ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+            "expected a .safetensors file or a PyTorch state dict (.pth/.bin)"
+        ) from error
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     return state

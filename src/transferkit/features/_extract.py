@@ -135,6 +135,11 @@ def extract_features(
     -------
     FeatureResult
     """
+    if not isinstance(backbone, Backbone):
+        raise TransferkitError(
+            "The 'backbone' parameter of extract_features must be a Backbone (from create_backbone). "
+            f"Got {backbone!r} instead."
+        )
     for name, value in (("image_size", image_size), ("batch_size", batch_size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
             expected = "None or a positive int" if name == "image_size" else "a positive int"
