@@ -343,3 +343,11 @@ def test_extract_writes_exactly_the_named_file_and_export_refuses_a_contradictin
     assert [p.name for p in out.parent.iterdir()] == ["features.bin"]
     _assert_user_error(capsys, ["export", str(tmp_path), "--format", "safetensors", "--out", "m.onnx"], "ends in .onnx")
     _assert_user_error(capsys, ["fit", "digits", "--backbone", "zoo:nope", "--quiet"], "zoo")
+
+
+def test_training_options_a_probe_ignores_are_named_in_a_warning(tmp_path, capsys):
+    data = _reviews(tmp_path / "reviews.csv")
+    argv = ["fit", data, "--strategy", "classical", "--no-baseline", "--seeds", "1", "--epochs", "9", "--quiet"]
+    status, _, err = _run(capsys, *argv)
+    assert status == 0, err
+    assert "warning: --epochs ignored: --strategy classical trains no network" in err

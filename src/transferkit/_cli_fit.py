@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,11 @@ def command_fit(args: argparse.Namespace) -> int:
     class_names = np.asarray(pool.classes)  # models learn and predict names, not label indices
     strategy_spec = _strategy_from_args(args)
     training = _training_from_args(args)
+    if args.strategy != "auto" and not getattr(get_strategy(args.strategy), "trains", False):
+        if ignored := [f"--{name}" for name in ("epochs", "lr") if getattr(args, name) is not None]:
+            warnings.warn(
+                f"{' and '.join(ignored)} ignored: --strategy {args.strategy} trains no network", stacklevel=1
+            )
     checkpoint_dir, resume = _checkpoint_from_args(args)
     methods: list[tuple[Any, str | None]] = [(strategy_spec, args.backbone)]
     if not args.no_baseline and len(first) == 0:
