@@ -310,6 +310,7 @@ def _reviews(path, rare=False):
         (["fit", "{tmp}/corrupt.npz"], ["cannot read", "corrupt.npz"]),
         (["extract", "digits", "--backbone", "minilm_l6.sentence", "--out", "{tmp}/x.npz"], ["reads text but"]),
         (["fit", "{rare}", "--labels-per-class", "2", "--no-baseline"], ["class 'rare' has only 1"]),
+        (["fit", "digits", "--no-baseline", "--baselines", "scratch"], ["--baselines 'scratch' and --no-baseline"]),
     ],
 )
 def test_more_bad_input_is_one_line(argv, fragments, tmp_path, capsys):

@@ -62,6 +62,8 @@ def command_fit(args: argparse.Namespace) -> int:
     data, k = data_and_labels_per_class(args)
     if k is not None and k < 0:
         raise TransferkitError(f"--labels-per-class must be >= 0; got {k}")
+    if args.no_baseline and args.baselines is not None:
+        raise TransferkitError(f"--baselines {args.baselines!r} and --no-baseline contradict each other; give one")
     if args.seeds < 1:
         raise TransferkitError(f"--seeds must be a positive number of labelled draws; got {args.seeds}")
     if k == 0 and not args.label_descriptions:
@@ -102,7 +104,9 @@ def command_fit(args: argparse.Namespace) -> int:
     if not args.no_baseline and len(first) == 0:
         print("no target-only baseline can learn from 0 labelled examples: none is run", flush=True)
     elif not args.no_baseline:
-        methods += [(name, None) for name in _baseline_names(args.baselines)]
+        methods += [
+            (name, None) for name in _baseline_names("scratch,classical" if args.baselines is None else args.baselines)
+        ]
     runs: list[dict[str, Any]] = [
         {"correct": [], "fit_seconds": [], "eval_seconds": [], "model": None} for _ in methods
     ]

@@ -98,7 +98,6 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--no-baseline", action="store_true", help="skip the target-only baselines")
     fit.add_argument(
         "--baselines",
-        default="scratch,classical",
         help="target-only baselines to compare with: scratch and/or classical (default both)",
     )
     fit.add_argument("--out", help="folder for the model and the run record")
