@@ -172,9 +172,7 @@ def command_transfer_lr(args: argparse.Namespace) -> int:
     ks = positive_ints(args.labels_per_class, "--labels-per-class", "4,16,64")
     if args.seeds < 1:
         raise TransferkitError(f"--seeds must be a positive int. Got {args.seeds} instead.")
-    if not args.C > 0:
-        raise TransferkitError(f"--C must be a float > 0. Got {args.C} instead.")
-    pair = pair_from_args(args)
+    pair = pair_from_args(args)  # --C > 0: checked in cli.main for every command
     rows = [
         compare_parameter_transfer(
             pair.source,
