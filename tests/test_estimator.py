@@ -11,6 +11,7 @@ from sklearn.base import clone
 from transferkit.errors import DataError, NotFittedError, TransferkitError, UnknownNameError
 from transferkit.estimators import TransferClassifier, infer_modality
 from transferkit.strategies import get_strategy
+from transferkit.training import TrainConfig
 
 
 def _toy_images(n_per_class=6, seed=0):
@@ -80,12 +81,36 @@ def test_load_refuses_a_folder_that_is_not_a_model(tmp_path):
         (dict(lr=-3), "The 'lr' parameter of TransferClassifier must be None or a float in (0, 1]. Got -3 instead."),
         (dict(epochs=-1), "'epochs' parameter of TransferClassifier must be None or a positive int. Got -1"),
         (dict(random_state=-1), "'random_state' parameter of TransferClassifier must be an int >= 0. Got -1"),
+        # settings the linear probe does not use are refused all the same
+        (dict(training={"bogus": 1}), "unknown training setting 'bogus'"),
+        (dict(training={"optimizer": "adam"}), "The 'optimizer' training setting must be one of"),
+        (dict(training="fast"), "'training' parameter of TransferClassifier must be None, a TrainConfig or a dict"),
+        (dict(adaptation_settings={"steps": 0}), "The 'steps' parameter of AdaptationConfig must be an int >= 1"),
+        (dict(adaptation_settings={"step": 5}), "unknown AdaptationConfig settings"),
+        (dict(resume="yes"), "The 'resume' parameter of TransferClassifier must be a bool. Got 'yes' instead."),
+        (dict(cache=None), "The 'cache' parameter of TransferClassifier must be a bool. Got None instead."),
+        (dict(checkpoint_dir=3), "'checkpoint_dir' parameter of TransferClassifier must be None or a folder path"),
+        (dict(label_descriptions=["good"]), "'label_descriptions' parameter of TransferClassifier must be None, a"),
+        (dict(strategy=None), "'strategy' parameter of TransferClassifier must be a strategy name"),
+        (dict(layer=2), "'layer' parameter of TransferClassifier must be None or a layer name"),
+        (dict(C=True), "'C' parameter of TransferClassifier must be a float > 0. Got True instead."),
     ],
 )
 def test_bad_parameters_are_named_in_fit(params, message):
     X, y = _toy_images(2)
     with pytest.raises(TransferkitError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
         TransferClassifier(**params).fit(X, y)
+
+
+def test_every_parameter_has_a_constraint_and_the_defaults_pass():
+    import inspect
+
+    from transferkit._estimator_params import PARAMETER_CONSTRAINTS, check_parameters
+
+    signature = [name for name in inspect.signature(TransferClassifier.__init__).parameters if name != "self"]
+    assert sorted(PARAMETER_CONSTRAINTS) == sorted(signature)
+    check_parameters(TransferClassifier())  # raises nothing
+    check_parameters(TransferClassifier(training=TrainConfig(epochs=2), adaptation_settings={"steps": 5}))
 
 
 def test_unknown_strategy_and_backbone_names():
@@ -102,6 +127,8 @@ def test_one_class_and_mismatched_lengths_are_data_errors():
         TransferClassifier(**SMALL).fit(X, np.zeros(len(X)))
     with pytest.raises(DataError, match="one label per example"):
         TransferClassifier(**SMALL).fit(X, y[:-1])
+    with pytest.raises(DataError, match=r"X of shape \(8, 8\) is read as tabular rows, for one image pass X\[None\]"):
+        TransferClassifier(**SMALL).fit(np.zeros((8, 8), np.uint8), [1])
 
 
 def test_backbone_of_the_wrong_modality_is_refused():

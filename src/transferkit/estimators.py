@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -13,11 +12,13 @@ import torch
 from PIL import Image
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from ._estimator_params import adaptation_config, check_parameters, training_overrides
+from ._inputs import BASELINE_IMAGE_SIZE, as_inputs, description_labels, infer_modality
 from ._progress import quiet_unless
 from .backbones import DEFAULT_BACKBONES, create_backbone
 from .data._dataset import take
 from .data.preprocess import load_image
-from .data.user import check_image_array, check_labels
+from .data.user import check_labels
 from .errors import DataError, NotFittedError, TransferkitError
 from .features import extract_features
 from .strategies import ProbeHead, Strategy, get_strategy
@@ -25,41 +26,8 @@ from .training import TrainConfig, TransferNetwork, predict_logits, train_networ
 
 __all__ = ["TransferClassifier", "infer_modality"]
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-# Image files fed to a target-only baseline are read at this size (a from-scratch CNN on CPU).
-_BASELINE_IMAGE_SIZE = 64
 # Strategies that use label descriptions: the probe, and LP-FT (whose probe stage they shape).
 _DESCRIBED = ("linear-probe", "lp-ft")
-
-
-def infer_modality(X: Any) -> str:
-    """``"image"``, ``"text"`` or ``"tabular"`` from the form of ``X``.
-
-    Image arrays are ``(N, H, W)`` or ``(N, H, W, C)``; a list of strings is image paths
-    when they all end in an image suffix, text otherwise; a 2-D numeric array is tabular.
-    """
-    if isinstance(X, np.ndarray) and X.dtype.kind in "uifb":
-        if len(X) == 0:
-            raise DataError(f"X has shape {X.shape}: no examples")
-        if X.ndim in (3, 4):
-            return "image"
-        if X.ndim == 2:
-            return "tabular"
-        raise DataError(f"X has shape {X.shape}; expected (N, H, W[, C]) images or (N, D) features")
-    items = list(X)
-    if items and all(isinstance(item, (str, os.PathLike)) for item in items):
-        if all(str(item).lower().endswith(_IMAGE_SUFFIXES) for item in items):
-            return "image"
-        return "text"
-    raise DataError("X must be an image array, a list of image paths or a list of strings")
-
-
-def _as_inputs(X: Any, name: str = "X") -> np.ndarray | list[str]:
-    if isinstance(X, np.ndarray) and X.dtype.kind in "uifb":
-        if X.ndim == 2 and X.dtype.kind == "f" and not np.isfinite(X).all():
-            raise DataError(f"{name} holds NaN or infinite values; expected finite features")
-        return check_image_array(X, name) if X.ndim in (3, 4) else X
-    return [str(item) for item in X]
 
 
 class TransferClassifier(ClassifierMixin, BaseEstimator):
@@ -103,7 +71,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     checkpoint_dir : str, optional
         Write a checkpoint after every epoch into this folder.
     resume : bool
-        Continue the run whose checkpoint is in ``checkpoint_dir``.
+        Continue the run whose checkpoint is in ``checkpoint_dir``; with none there yet, train from
+        the start (with a warning).
     label_descriptions : str or dict, optional
         Text only, with ``linear-probe`` or ``lp-ft``: a JSON file (or dict) of label → one or more
         sentences ("This review is positive."). With no labelled examples (``fit([], [])``) the
@@ -192,38 +161,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
 
     # -- checks -----------------------------------------------------------------
     def _check_params(self) -> None:
-        def bad(name: str, expected: str) -> TransferkitError:
-            return TransferkitError(
-                f"The {name!r} parameter of TransferClassifier must be {expected}. Got {getattr(self, name)!r} instead."
-            )
-
-        if isinstance(size := self.batch_size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-            raise bad("batch_size", "a positive int")
-        if self.image_size is not None and (
-            not isinstance(self.image_size, (int, np.integer)) or not 16 <= self.image_size <= 1024
-        ):
-            raise bad("image_size", "None or an int in [16, 1024]")
-        if isinstance(self.C, bool) or not isinstance(self.C, (int, float)) or not self.C > 0:
-            raise bad("C", "a float > 0")
-        if self.backbone is not None and not isinstance(self.backbone, str):
-            raise bad("backbone", "None or a backbone name (see `transferkit list`)")
-        if self.adaptation is not None:
-            from .adaptation.run import METHODS
-
-            if self.adaptation not in (*METHODS, "auto"):
-                from .errors import did_you_mean
-
-                raise did_you_mean("adaptation method of TransferClassifier", str(self.adaptation), [*METHODS, "auto"])
-        weight = self.adaptation_weight
-        if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0):
-            raise bad("adaptation_weight", "None or a float >= 0")
-        if isinstance(seed := self.random_state, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise bad("random_state", "an int >= 0")
-        for name, expected in (("epochs", "None or a positive int"), ("lr", "None or a float in (0, 1]")):
-            try:  # checked whatever the strategy, so a setting the linear probe ignores is not silently wrong
-                TrainConfig().replace(**{name: getattr(self, name)}).validate()
-            except TransferkitError:
-                raise bad(name, expected) from None
+        check_parameters(self)  # every parameter, whatever the strategy (_estimator_params.PARAMETER_CONSTRAINTS)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -260,16 +198,18 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         started = time.perf_counter()
         zero_shot = self.label_descriptions is not None and len(X) == 0
         modality = "text" if zero_shot else infer_modality(X)
-        inputs = [] if zero_shot else _as_inputs(X)
+        inputs = [] if zero_shot else as_inputs(X)
         labels = np.asarray(y)
         if labels.ndim != 1 or len(labels) != len(inputs):
+            one_image = modality == "tabular" and labels.size == 1  # (H, W) is read as H rows of W features
             raise DataError(
                 f"y must be 1-D with one label per example of X; got shape {labels.shape} for {len(inputs)} examples"
+                + (f"; X of shape {X.shape} is read as tabular rows, for one image pass X[None]" if one_image else "")
             )
         check_labels(labels)
         target_inputs = self._check_target(X_target, modality)
         if zero_shot:
-            classes = np.asarray(list(_description_labels(self.label_descriptions)))
+            classes = np.asarray(list(description_labels(self.label_descriptions)))
             encoded = np.zeros(0, dtype=np.int64)
         else:
             classes, encoded = np.unique(labels, return_inverse=True)
@@ -349,15 +289,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         stored = getattr(self.backbone_.cfg, "fine_tuning", None)
         if stored:
             self.history_["backbone_fine_tuning"] = dict(stored)
-        if isinstance(self.training, TrainConfig):
-            config = config.replace(**{k: v for k, v in self.training.to_dict().items() if k != "seed"})
-        elif isinstance(self.training, dict):
-            config = config.replace(**self.training)
-        elif self.training is not None:
-            raise TransferkitError(
-                "The 'training' parameter of TransferClassifier must be None, a TrainConfig or a dict. "
-                f"Got {self.training!r} instead."
-            )
+        config = config.replace(**training_overrides(self.training))
         return config.replace(epochs=self.epochs, lr=self.lr).validate()
 
     def _train(
@@ -439,21 +371,13 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         target_modality = infer_modality(X_target)
         if target_modality != modality:
             raise DataError(f"X holds {modality} data but X_target holds {target_modality} data; expected the same")
-        return _as_inputs(X_target, "X_target")
+        return as_inputs(X_target, "X_target")
 
     def _adapt_features(self, inputs: Any, encoded: np.ndarray, target_inputs: Any) -> Any:
         """Adapt on frozen features: choose the method / weight without target labels, then fit on all of X."""
-        from .adaptation.deep import AdaptationConfig
         from .adaptation.run import DEFAULT_WEIGHTS, METHODS, WEIGHTED_METHODS, fit_method, select_adaptation
 
-        settings = self.adaptation_settings
-        if isinstance(settings, dict):
-            settings = AdaptationConfig.from_dict(settings)
-        elif settings is not None and not isinstance(settings, AdaptationConfig):
-            raise TransferkitError(
-                "The 'adaptation_settings' parameter of TransferClassifier must be None, an AdaptationConfig or "
-                f"a dict. Got {settings!r} instead."
-            )
+        settings = adaptation_config(self.adaptation_settings)
         source = self._features(inputs, "extracting source")
         target = self._features(target_inputs, "extracting target")
         method, weight, selection = self.adaptation, self.adaptation_weight, None
@@ -499,8 +423,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
                 except OSError as error:
                     raise DataError(f"cannot read image {path!r}: {error}") from error
             width, height = next(iter(sizes))
-            uniform = len(sizes) == 1 and width == height and width <= _BASELINE_IMAGE_SIZE
-            self.history_["baseline_image_size"] = width if uniform else _BASELINE_IMAGE_SIZE
+            uniform = len(sizes) == 1 and width == height and width <= BASELINE_IMAGE_SIZE
+            self.history_["baseline_image_size"] = width if uniform else BASELINE_IMAGE_SIZE
         size = self.history_["baseline_image_size"]
         return np.stack([load_image(path, size) for path in inputs])  # (N, S, S, 3)
 
@@ -511,7 +435,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         modality = infer_modality(X)
         if modality != self.modality_:
             raise DataError(f"this model was fitted on {self.modality_} data but X holds {modality} data")
-        inputs = _as_inputs(X)
+        inputs = as_inputs(X)
         with quiet_unless(self.verbose):
             if isinstance(self.model_, torch.nn.Module):
                 logits = predict_logits(self.model_, inputs, self.preprocessor(), int(self.batch_size))
@@ -582,19 +506,3 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         from ._persistence import load_estimator
 
         return load_estimator(cls, directory)
-
-
-def _description_labels(source: str | dict[str, Any]) -> list[str]:
-    """The labels a descriptions file or dict names, in its order (zero-shot: they are the classes)."""
-    if isinstance(source, dict):
-        return [str(key) for key in source]
-    path = Path(source)
-    if not path.is_file():
-        raise DataError(f"label descriptions file {str(path)!r} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DataError(f"label descriptions file {str(path)!r} is not valid JSON: {error}") from error
-    if not isinstance(data, dict):
-        raise DataError(f"label descriptions file {str(path)!r} must hold a JSON object of label -> sentences")
-    return [str(key) for key in data]
