@@ -215,6 +215,14 @@ def test_interrupted_run_resumes_to_the_same_weights(backbone_factory, tmp_path)
     assert not _changed(_state(reference), _state(resumed))
 
 
+def test_resume_with_no_checkpoint_yet_warns_and_trains_from_the_start(backbone_factory, tmp_path):
+    network = TransferNetwork(copy.deepcopy(backbone_factory(IMAGE)), 3)
+    with pytest.warns(UserWarning, match="holds no checkpoint yet"):
+        result = _train(network, FineTune(), TrainConfig(epochs=1, batch_size=4), checkpoint_dir=tmp_path, resume=True)
+    assert result.resumed_from is None and len(result.history) == 1
+    assert load_checkpoint(tmp_path)["epoch"] == 0
+
+
 def test_early_stopping_restores_the_best_epoch(lite0):
     network = TransferNetwork(lite0, 3)
     config = TrainConfig(epochs=6, batch_size=4, lr=0.3, val_fraction=0.34, patience=1, optimizer="sgd")

@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,7 +204,7 @@ def train_network(
     checkpoint_dir : path, optional
         Write a checkpoint after every epoch here.
     resume : bool
-        Continue from the checkpoint in ``checkpoint_dir`` (from scratch if there is none).
+        Continue from the checkpoint in ``checkpoint_dir`` (from scratch, with a warning, if there is none).
     extra_loss : callable, optional
         ``(network, x, logits, y) -> loss`` added at every step.
     target_inputs : array or list, optional
@@ -267,6 +268,11 @@ def train_network(
     start_epoch = 0
     if checkpoint_dir is not None:
         found = load_checkpoint(checkpoint_dir)
+        if found is None and resume:  # a restart script may always pass resume=True: say so, do not fail
+            warnings.warn(
+                f"resume=True but {str(checkpoint_dir)!r} holds no checkpoint yet: training from the first epoch",
+                stacklevel=2,
+            )
         if found is not None and not resume:
             raise TransferkitError(
                 f"{str(checkpoint_dir)!r} already holds a checkpoint (epoch {found['epoch'] + 1}); "
