@@ -178,6 +178,20 @@ def test_image_folder_skips_corrupt_file_with_warning(tmp_path):
     assert len(paths) == 6 and not any("broken" in p or "hidden" in p for p in paths)
 
 
+def test_image_folder_skips_a_jpeg_cut_short_like_a_corrupt_png(tmp_path):
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    for cls in ("cat", "dog"):
+        for i in range(3):
+            path = tmp_path / cls / f"{i}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(noise).save(path, quality=90)
+    whole = (tmp_path / "dog" / "0.jpg").read_bytes()
+    (tmp_path / "dog" / "cut.jpg").write_bytes(whole[: len(whole) // 2])  # header intact, data cut: verify() passes
+    with pytest.warns(UserWarning, match="skipping corrupt image .*cut.jpg: OSError: image file is truncated"):
+        split = load_dataset(str(tmp_path), test_size=2)
+    assert not any("cut" in p for p in split.train.inputs + split.test.inputs)
+
+
 def test_image_folder_only_corrupt_names_file(tmp_path):
     _png(tmp_path / "cat" / "a.png")
     _png(tmp_path / "cat" / "b.png")
@@ -279,6 +293,19 @@ def test_csv_row_with_an_unquoted_comma_is_an_error_not_a_new_class(tmp_path):
         load_dataset(str(path), test_size=2)
     path.write_text('text,label\n"quoted, fine",pos\n"also, fine",neg\n"ok",pos\n"ok too",neg\n')
     assert load_dataset(str(path), test_size=2).train.classes == ["neg", "pos"]
+
+
+def test_csv_quote_left_open_is_an_error_but_a_text_over_several_lines_is_not(tmp_path):
+    rows = "".join(f"row {i},{'pos' if i % 2 else 'neg'}\n" for i in range(8))
+    path = tmp_path / "x.csv"
+    path.write_text('text,label\n"good food,pos\nbad service,neg\nfine",pos\n' + rows)
+    with pytest.raises(
+        DataError, match=r"lines 2-4 are read as one text.*'bad service,neg'.*quote left open on line 2"
+    ):
+        load_dataset(str(path), test_size=2)
+    path.write_text('text,label\n"good food.\n\nNice staff, too",pos\n' + rows)
+    split = load_dataset(str(path), test_size=2)
+    assert len(split.train) + len(split.test) == 9
 
 
 def test_npz_labels_with_nan_or_fractions_are_refused(tmp_path):

@@ -26,12 +26,21 @@ def _visible_dirs(folder: Path) -> list[Path]:
 
 
 def _check_image(path: Path) -> str | None:
-    """None if PIL can read the file's header and structure, else the reason it cannot."""
+    """None if PIL can read the whole file, else the reason it cannot.
+
+    PNG's chunk checksums let ``verify`` find damage without decoding; other formats (a JPEG
+    cut short passes ``verify``) are decoded, a JPEG at 1/8 scale, which still reads all of
+    its data. So a damaged file is skipped here, with a warning, and never aborts a run later.
+    """
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            image.verify()
+            if image.format == "PNG":
+                image.verify()
+            else:
+                image.draft("RGB", (1, 1))
+                image.load()
     except Exception as exc:  # PIL raises many kinds of error for a bad file
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return None
@@ -179,7 +188,7 @@ def load_csv(
     ------
     DataError
         If a column is missing, the file is not valid UTF-8 CSV, a row has more fields than the
-        header, or a label is empty.
+        header, a label is empty, or a quote left open swallowed the rows after it.
     """
     path = Path(path).expanduser()
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
@@ -198,7 +207,10 @@ def load_csv(
                 raise DataError(f"CSV '{path}' has no column {label_col!r}; columns are: {shown} (use --label-column)")
             texts: list[str] = []
             values: list[str] = []
+            spanning: list[tuple[int, int, str]] = []  # (first line, last line, text) of texts over several lines
+            last_line = reader.line_num
             for row in reader:
+                first_line, last_line = last_line + 1, reader.line_num
                 if None in row:  # more fields than the header: an unquoted delimiter would shift the label
                     raise DataError(
                         f"CSV '{path}' line {reader.line_num} has {len(columns) + len(row[None])} fields but the "
@@ -214,14 +226,33 @@ def load_csv(
                     )
                 texts.append(text)
                 values.append(label)
+                if last_line > first_line:
+                    spanning.append((first_line, last_line, text))
     except UnicodeDecodeError as exc:
         raise DataError(f"CSV '{path}' is not UTF-8 text ({exc}); save it as UTF-8") from exc
     except csv.Error as exc:
         raise DataError(f"CSV '{path}' is malformed: {exc}") from exc
     if not texts:
         raise DataError(f"CSV '{path}' has no rows with a non-empty {text_col!r}")
+    _check_no_swallowed_rows(path, spanning, set(values), delimiter)
     labels, classes = _encode_labels(values)
     return stratified_split(Dataset(str(path), "text", texts, labels, classes), test_size)
+
+
+def _check_no_swallowed_rows(
+    path: Path, spanning: list[tuple[int, int, str]], labels: set[str], delimiter: str
+) -> None:
+    """Refuse a text over several lines that holds lines ending in a delimiter and a label: rows an
+    unclosed quote swallowed (the csv module reads on to the next quote without a word). A text
+    that merely spans lines, a review with paragraphs, passes."""
+    for first, last, text in spanning:
+        for inner in text.splitlines()[1:]:
+            head, found, tail = inner.rpartition(delimiter)
+            if found and head.strip() and tail.strip() in labels:
+                raise DataError(
+                    f"CSV '{path}' lines {first}-{last} are read as one text, which holds what looks like a row "
+                    f"({inner.strip()[:60]!r}); is a quote left open on line {first}?"
+                )
 
 
 def check_image_array(X: np.ndarray, name: str = "X") -> np.ndarray:
