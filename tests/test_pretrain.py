@@ -252,6 +252,13 @@ def test_cli_pretrain_stores_an_entry_that_fit_and_list_use(zoo_home, capsys):
         (["--arch", "mlp", "--hidden", "64,x"], "--hidden must be positive ints"),
         (["--unsupervised", "rbm", "--layers", "0"], "--layers must be positive ints"),
         (["--lr", "-1"], "--lr must be a float > 0"),
+        # options another mode reads would be dropped without a word
+        (["--layers", "64"], "--layers is only read with --unsupervised; it would be ignored here (for a supervised"),
+        (["--unsupervised", "ae", "--hidden", "64"], "--hidden is only read with supervised training"),
+        (["--unsupervised", "ae", "--cd-k", "2"], "--cd-k is only read with --unsupervised rbm"),
+        (["--unsupervised", "rbm", "--noise", "0.2"], "--noise is only read with --unsupervised ae"),
+        (["--unsupervised", "rbm", "--augment"], "--augment is only read with supervised training"),
+        (["--hidden", "64"], "--hidden sets the widths of --arch mlp; small-cnn has its own"),
     ],
 )
 def test_cli_pretrain_rejects_bad_settings_in_one_line(zoo_home, capsys, argv, message):

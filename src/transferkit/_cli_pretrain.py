@@ -24,13 +24,13 @@ def add_pretrain_parser(commands: Any) -> None:
         help="small-cnn (images), mlp (images or vectors), or a registered backbone to fine-tune on the source "
         "(default small-cnn for images, mlp for vectors)",
     )
-    command.add_argument("--hidden", default="256,128", help="mlp hidden widths (default 256,128)")
+    command.add_argument("--hidden", help="--arch mlp: hidden widths (default 256,128)")
     command.add_argument(
         "--unsupervised",
         choices=("ae", "rbm"),
         help="greedy layer-wise pre-training without labels: stacked denoising autoencoders or RBMs (CD-k)",
     )
-    command.add_argument("--layers", default="512,256", help="--unsupervised: layer widths (default 512,256)")
+    command.add_argument("--layers", help="--unsupervised: layer widths (default 512,256)")
     command.add_argument("--noise", type=float, help="--unsupervised ae: masking-noise share")
     command.add_argument("--cd-k", type=int, dest="cd_k", help="--unsupervised rbm: Gibbs steps per update")
     command.add_argument("--epochs", type=int, help="passes over the source (per layer with --unsupervised)")
@@ -48,6 +48,28 @@ def add_pretrain_parser(commands: Any) -> None:
     command.add_argument("--label-column")
     command.add_argument("--json", metavar="FILE", help="write the entry's provenance here too")
     command.add_argument("--quiet", action="store_true")
+
+
+def _default_arch(modality: str) -> str:
+    return "mlp" if modality == "tabular" else "small-cnn"
+
+
+def _refuse_options_that_would_be_ignored(args: argparse.Namespace) -> None:
+    """An option that only another mode reads is an error, not a setting dropped without a word."""
+    only_with = {
+        "layers": ("--unsupervised", args.unsupervised is not None, "for a supervised mlp use --hidden"),
+        "noise": ("--unsupervised ae", args.unsupervised == "ae", ""),
+        "cd_k": ("--unsupervised rbm", args.unsupervised == "rbm", ""),
+        "hidden": ("supervised training", args.unsupervised is None, "for --unsupervised use --layers"),
+        "augment": ("supervised training", args.unsupervised is None, "layer-wise pre-training does not augment"),
+    }
+    for option, (mode, active, hint) in only_with.items():
+        value = getattr(args, option)
+        if value not in (None, False) and not active:
+            flag = "--" + option.replace("_", "-")
+            raise TransferkitError(
+                f"{flag} is only read with {mode}; it would be ignored here" + (f" ({hint})" if hint else "")
+            )
 
 
 def command_pretrain(args: argparse.Namespace) -> int:
@@ -70,13 +92,21 @@ def command_pretrain(args: argparse.Namespace) -> int:
         raise TransferkitError(
             f"--unsupervised trains an mlp layer by layer; --arch {args.arch} cannot be used with it"
         )
+    _refuse_options_that_would_be_ignored(args)
     train = load_dataset(args.data, text_column=args.text_column, label_column=args.label_column).train
+    if args.hidden is not None and not args.unsupervised and (args.arch or _default_arch(train.modality)) != "mlp":
+        raise TransferkitError(
+            f"--hidden sets the widths of --arch mlp; {args.arch or _default_arch(train.modality)} has its own"
+        )
     inputs, labels = train.inputs, np.asarray(train.classes)[train.labels]
     if args.max_examples and args.max_examples < len(labels):
         keep = np.sort(np.random.default_rng(args.seed).choice(len(labels), args.max_examples, replace=False))
         inputs, labels = take(inputs, keep), labels[keep]
     if args.unsupervised:
-        settings = {"method": args.unsupervised, "layers": positive_ints(args.layers, "--layers", "512,256")}
+        settings = {
+            "method": args.unsupervised,
+            "layers": positive_ints("512,256" if args.layers is None else args.layers, "--layers", "512,256"),
+        }
         settings.update(
             {
                 k: v
@@ -102,13 +132,12 @@ def command_pretrain(args: argparse.Namespace) -> int:
         losses = [round(layer["loss_per_epoch"][-1], 4) for layer in result.provenance["history"]]
         summary = f"final reconstruction loss per layer {losses}; no labels used"
     else:
-        default_arch = "mlp" if train.modality == "tabular" else "small-cnn"
         result = pretrain_supervised(
             inputs,
             labels,
             args.out,
-            arch=args.arch or default_arch,
-            hidden=tuple(positive_ints(args.hidden, "--hidden", "256,128")),
+            arch=args.arch or _default_arch(train.modality),
+            hidden=tuple(positive_ints("256,128" if args.hidden is None else args.hidden, "--hidden", "256,128")),
             epochs=args.epochs,
             lr=args.lr,
             batch_size=args.batch_size,
