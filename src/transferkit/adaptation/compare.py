@@ -29,7 +29,19 @@ _DISTANCE_ROWS = 600  # per domain: enough for a stable A-distance, fast enough 
 
 
 def check_same_labels(source_classes: list[str], target_classes: list[str]) -> None:
-    """Raise a :class:`DataError` naming the difference when the two label sets differ."""
+    """Raise a :class:`DataError` naming the difference when the two label sets differ.
+
+    Parameters
+    ----------
+    source_classes, target_classes : list of str
+        Class names of the two domains; they must be equal in the same order, as label indices
+        are positions in these lists.
+
+    Raises
+    ------
+    DataError
+        When the lists differ, also when only their order does.
+    """
     if list(source_classes) == list(target_classes):
         return
     only_source = sorted(set(source_classes) - set(target_classes))
@@ -45,6 +57,17 @@ def match_resolution(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray
 
     A classifier cannot be asked to read detail one domain never has: ``mnist`` (28×28)
     against ``digits`` (8×8) compares digits at 8×8, as the issue's reference does.
+
+    Parameters
+    ----------
+    source, target : ndarray of uint8, shape (N, H, W) or (N, H, W, C)
+        Pixel values in 0..255. Anything else (a list of file paths) is returned unchanged.
+
+    Returns
+    -------
+    source, target : ndarray of uint8
+        The array with more pixels (``H * W``) resized to the other's ``(H, W)`` by area
+        interpolation, rounded and clipped to 0..255; the other unchanged.
     """
     if not isinstance(source, np.ndarray) or not isinstance(target, np.ndarray):
         return source, target
@@ -68,6 +91,20 @@ def tfidf_features(fit_texts: list[str], *texts: list[str], max_features: int = 
     """TF-IDF (words and bigrams, sublinear tf) fitted on ``fit_texts``, applied to each of ``texts``.
 
     Fit it on the source and the unlabelled target together: both are known at adaptation time.
+
+    Parameters
+    ----------
+    fit_texts : list of str
+        The texts the vocabulary and IDF weights are fitted on (a term must occur in at least two).
+    *texts : list of str
+        The texts to transform.
+    max_features : int, default=2000
+        Vocabulary size: the most frequent terms.
+
+    Returns
+    -------
+    list of ndarray of float32, shape (N_i, V)
+        One dense matrix per entry of ``texts``, ``V <= max_features``.
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -77,7 +114,26 @@ def tfidf_features(fit_texts: list[str], *texts: list[str], max_features: int = 
 
 
 def domain_distance(a: np.ndarray, b: np.ndarray, seed: int = 0) -> dict[str, float]:
-    """Gaussian MMD² and proxy A-distance of two feature sets (at most 600 rows of each)."""
+    """Gaussian MMD² and proxy A-distance of two feature sets (at most 600 rows of each).
+
+    Parameters
+    ----------
+    a : ndarray, shape (N, D)
+    b : ndarray, shape (M, D)
+    seed : int, default=0
+        Seed of the row subsampling and of the A-distance's folds.
+
+    Returns
+    -------
+    dict
+        ``"mmd"``: :func:`~transferkit.selection.mmd` (unbiased, median-heuristic bandwidth);
+        ``"a_distance"``: :func:`~transferkit.selection.proxy_a_distance`.
+
+    Raises
+    ------
+    DataError
+        When a set has fewer than two rows, is not finite, or the widths differ.
+    """
     rng = np.random.default_rng(seed)
     a = a[rng.permutation(len(a))[:_DISTANCE_ROWS]]
     b = b[rng.permutation(len(b))[:_DISTANCE_ROWS]]

@@ -199,9 +199,26 @@ class FeatureAdapter:
     def fit(self, source_features: Any, labels: np.ndarray, target_features: Any) -> FeatureAdapter:
         """Train on labelled ``source_features`` ``(N_s, D_in)`` and unlabelled ``target_features`` ``(N_t, D_in)``.
 
+        Parameters
+        ----------
+        source_features : array-like or sparse matrix, shape (N_s, D_in)
+            Made dense float32.
+        labels : ndarray of int, shape (N_s,)
+            Label indices ``0 .. K-1``; the head has ``K = labels.max() + 1`` outputs.
+        target_features : array-like or sparse matrix, shape (N_t, D_in)
+            Unlabelled; each step draws as many target rows as source rows, with replacement.
+
         Returns
         -------
         self
+
+        Raises
+        ------
+        TransferkitError
+            On a bad :class:`AdaptationConfig` setting, or when the two feature sets are not 2-D with the
+            same width.
+        DataError
+            When ``target_features`` has no rows.
         """
         config = (self.adaptation or AdaptationConfig()).validate()
         x_s, x_t = _as_float32(source_features), _as_float32(target_features)
@@ -252,7 +269,8 @@ class FeatureAdapter:
         """The network's tensors as numpy arrays."""
         return {k: v.detach().numpy() for k, v in self.network_.state_dict().items()}
 
-    def config(self) -> dict[str, Any]:  # noqa: D102 - the model_config the estimator saves
+    def config(self) -> dict[str, Any]:
+        """The JSON ``model_config`` saved beside :meth:`save_arrays`: settings, ``in_dim``, ``n_classes``, seed."""
         return {
             "adaptation": self.config_.to_dict(),
             "in_dim": self.n_features_in_,
@@ -262,7 +280,20 @@ class FeatureAdapter:
 
     @classmethod
     def from_arrays(cls, model_config: dict[str, Any], arrays: dict[str, np.ndarray]) -> FeatureAdapter:
-        """Rebuild from :meth:`config` and :meth:`save_arrays`."""
+        """Rebuild from :meth:`config` and :meth:`save_arrays`.
+
+        Parameters
+        ----------
+        model_config : dict
+            What :meth:`config` returned.
+        arrays : dict of str to ndarray
+            What :meth:`save_arrays` returned.
+
+        Returns
+        -------
+        FeatureAdapter
+            In inference mode, with an empty ``history_``.
+        """
         config = AdaptationConfig.from_dict(model_config["adaptation"])
         adapter = cls(config, model_config.get("random_state", 0))
         network = BottleneckNetwork(

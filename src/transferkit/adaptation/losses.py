@@ -107,6 +107,30 @@ class DomainAdversarialLoss(nn.Module):
         logits_t: torch.Tensor,
         progress: float = 1.0,
     ) -> dict[str, torch.Tensor]:
+        """The domain-discrimination loss of a source and a target batch.
+
+        The signature every adaptation loss shares; the training loop calls it at each step.
+
+        Parameters
+        ----------
+        f_s : torch.Tensor, shape (B_s, D)
+            Features of the labelled source batch.
+        f_t : torch.Tensor, shape (B_t, D)
+            Features of the unlabelled target batch, from the same network.
+        logits_s : torch.Tensor, shape (B_s, K)
+            The network's class scores of the source batch (unused here; read by CDAN).
+        logits_t : torch.Tensor, shape (B_t, K)
+            The same for the target batch.
+        progress : float, default=1.0
+            Fraction of training done, from 0 to 1 (step / total steps); sets the gradient-reversal
+            coefficient :func:`grl_coefficient` (ignored by CORAL and MMD).
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            ``"loss"``: a scalar, unweighted (the loop multiplies it by the adaptation weight);
+            ``"domain_accuracy"``: the discriminator's accuracy on both batches, detached.
+        """
         coefficient = grl_coefficient(progress)
         d = self.discriminator(GradientReversal.apply(torch.cat([f_s, f_t]), coefficient))  # (B_s + B_t, 1)
         return _domain_loss(d[: len(f_s)], d[len(f_s) :])
@@ -173,6 +197,15 @@ class ConditionalAdversarialLoss(nn.Module):
         logits_t: torch.Tensor,
         progress: float = 1.0,
     ) -> dict[str, torch.Tensor]:
+        """CDAN's loss; arguments and result as in :meth:`DomainAdversarialLoss.forward`.
+
+        Parameters
+        ----------
+        f_s, f_t : torch.Tensor, shapes (B_s, D) and (B_t, D)
+        logits_s, logits_t : torch.Tensor, shapes (B_s, K) and (B_t, K)
+            Turned into class probabilities, not back-propagated through.
+        progress : float, default=1.0
+        """
         g = F.softmax(torch.cat([logits_s, logits_t]), dim=1).detach()  # (B_s + B_t, K)
         h = self._map(torch.cat([f_s, f_t]), g)
         d = self.discriminator(GradientReversal.apply(h, grl_coefficient(progress)))  # (B_s + B_t, 1)
@@ -204,6 +237,15 @@ class CoralLoss(nn.Module):
         logits_t: torch.Tensor,
         progress: float = 1.0,
     ) -> dict[str, torch.Tensor]:
+        """Deep CORAL's loss; arguments as in :meth:`DomainAdversarialLoss.forward`, returns ``{"loss"}`` only.
+
+        Parameters
+        ----------
+        f_s, f_t : torch.Tensor, shapes (B_s, D) and (B_t, D)
+            A batch of one row counts as having zero covariance.
+        logits_s, logits_t, progress
+            Unused.
+        """
         d = f_s.shape[1]
         c_s, c_t = _covariance(f_s), _covariance(f_t)  # (D, D)
         return {"loss": (c_s - c_t).pow(2).sum() / (4 * d * d)}
@@ -245,6 +287,14 @@ class MultiKernelMMDLoss(nn.Module):
         logits_t: torch.Tensor,
         progress: float = 1.0,
     ) -> dict[str, torch.Tensor]:
+        """The MK-MMD loss; arguments as in :meth:`DomainAdversarialLoss.forward`, returns ``{"loss"}`` only.
+
+        Parameters
+        ----------
+        f_s, f_t : torch.Tensor, shapes (B_s, D) and (B_t, D)
+        logits_s, logits_t, progress
+            Unused.
+        """
         f = torch.cat([f_s, f_t])  # (B_s + B_t, D)
         squared = torch.cdist(f, f).pow(2)  # (B, B)
         mean_squared = squared.detach().mean().clamp_min(1e-12)
@@ -258,7 +308,27 @@ ADAPTATION_LOSSES = ("dann", "coral", "mmd", "cdan")
 
 
 def make_adaptation_loss(method: str, feature_dim: int, n_classes: int) -> nn.Module:
-    """The loss module of ``method`` (``"dann"``, ``"coral"``, ``"mmd"`` or ``"cdan"``) for these shapes."""
+    """The loss module of ``method`` (``"dann"``, ``"coral"``, ``"mmd"`` or ``"cdan"``) for these shapes.
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`ADAPTATION_LOSSES`.
+    feature_dim : int
+        ``D``, the width of the features the loss reads (used by ``"dann"`` and ``"cdan"``).
+    n_classes : int
+        ``K``, the number of classes (used by ``"cdan"``).
+
+    Returns
+    -------
+    torch.nn.Module
+        With default settings; the adversarial ones hold a discriminator that trains with the network.
+
+    Raises
+    ------
+    UnknownNameError
+        For an unknown ``method``.
+    """
     from ..errors import did_you_mean
 
     if method == "dann":

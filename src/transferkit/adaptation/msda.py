@@ -82,6 +82,25 @@ def msda_features(X: Any, mappings: list[np.ndarray], scale: float = 1.0) -> np.
     """``X`` with each mSDA layer's output appended: ``[X, scale h_1, ..., scale h_L]``, shape ``(n, d (L + 1))``.
 
     ``scale=0`` appends zero columns, which an L2-penalised linear model ignores (its weights there stay 0).
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d)
+        Finite features.
+    mappings : list of ndarray of shape (d, d + 1)
+        From :func:`msda_mappings`; each layer reads the previous one's (unscaled) output.
+    scale : float, default=1.0
+        Factor on the appended outputs.
+
+    Returns
+    -------
+    ndarray of float64, shape (n, d (L + 1))
+        ``L = len(mappings)``.
+
+    Raises
+    ------
+    DataError
+        When ``X`` is not a finite, non-empty 2-D array or a mapping's shape does not fit its input.
     """
     X = _matrix(X, "X")
     parts, hidden = [X.astype(np.float64)], X.astype(np.float64)

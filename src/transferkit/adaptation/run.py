@@ -173,21 +173,37 @@ class DenoisedProbeHead:
         return msda_features(features, self.mappings, self.scale)
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(N, K)`` of ``(N, D)`` features, columns in the order of ``classes_``."""
         return self.head.predict_proba(self.features(features))  # (N, K)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
+        """Labels ``(N,)`` (values of ``classes_``) of ``(N, D)`` features."""
         return self.head.predict(self.features(features))
 
     def save_arrays(self) -> dict[str, np.ndarray]:
+        """The mappings as ``msda.<i>`` and the head's arrays as ``head.<name>``."""
         layers = {f"msda.{i}": mapping for i, mapping in enumerate(self.mappings)}
         return {**layers, **{f"head.{k}": v for k, v in self.head.save_arrays().items()}}
 
-    def config(self) -> dict[str, Any]:  # noqa: D102 - the model_config the estimator saves
+    def config(self) -> dict[str, Any]:
+        """The JSON ``model_config`` saved beside :meth:`save_arrays`: the number of layers and the scale."""
         return {"layers": len(self.mappings), "scale": self.scale}
 
     @classmethod
     def from_arrays(cls, model_config: dict[str, Any], arrays: dict[str, np.ndarray]) -> DenoisedProbeHead:
-        """Rebuild from :meth:`config` and :meth:`save_arrays`."""
+        """Rebuild from :meth:`config` and :meth:`save_arrays`.
+
+        Parameters
+        ----------
+        model_config : dict
+            What :meth:`config` returned.
+        arrays : dict of str to ndarray
+            What :meth:`save_arrays` returned.
+
+        Returns
+        -------
+        DenoisedProbeHead
+        """
         mappings = [arrays[f"msda.{i}"] for i in range(int(model_config["layers"]))]
         head = ProbeHead.from_arrays({k[len("head.") :]: v for k, v in arrays.items() if k.startswith("head.")})
         return cls(mappings, float(model_config["scale"]), head)

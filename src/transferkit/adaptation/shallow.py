@@ -485,7 +485,29 @@ class SelfTrainingClassifier(_AdaptedClassifier):
             raise TransferkitError(f"{owner} needs an estimator with predict_proba whose fit accepts sample_weight")
 
     def fit(self, X: Any, y: Any, X_target: Any = None) -> SelfTrainingClassifier:
-        """Fit on labelled source ``X`` ``(n_s, d)`` and ``y`` ``(n_s,)`` and unlabelled ``X_target`` ``(n_t, d)``."""
+        """Fit on labelled source ``X`` ``(n_s, d)`` and ``y`` ``(n_s,)`` and unlabelled ``X_target`` ``(n_t, d)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_s, d)
+            Source features, finite.
+        y : array-like of shape (n_s,)
+            Source labels, at least two classes.
+        X_target : array-like of shape (n_t, d)
+            Target features, finite; required despite the ``None`` default.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        DataError
+            When ``X_target`` is missing, an array is not a finite 2-D one, the widths differ, ``y`` does
+            not give one label per row of ``X``, or ``y`` has a single class.
+        TransferkitError
+            On a bad setting, or an estimator without ``predict_proba`` or ``sample_weight`` in ``fit``.
+        """
         X, y, X_target = self._check_fit(X, y, X_target)
         self._check_params()
         self.n_features_in_, n_t = X.shape[1], len(X_target)

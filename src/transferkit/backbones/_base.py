@@ -41,7 +41,27 @@ class Backbone(nn.Module):
         raise NotImplementedError
 
     def forward_layer(self, x: Any, name: str) -> torch.Tensor:
-        """Pooled activations after the layer ``name``, ``(B, D_name)``."""
+        """Pooled activations after the layer ``name``, ``(B, D_name)``.
+
+        Parameters
+        ----------
+        x : Any
+            A batch as :meth:`preprocessor` returns it (what :meth:`forward_features` takes).
+        name : str
+            One of :meth:`feature_layers`.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(B, D_name)``.
+
+        Raises
+        ------
+        UnknownNameError
+            For a ``name`` not in :meth:`feature_layers` (the built-in backbones check it).
+        NotImplementedError
+            On the base class itself.
+        """
         raise NotImplementedError
 
     def preprocessor(self, image_size: int | None = None) -> Any:

@@ -123,7 +123,21 @@ def few_shot_indices(labels: np.ndarray, k: int, seed: int, classes: list[str] |
 
 
 def content_hash(inputs: np.ndarray | list[str], path_inputs: bool = False) -> str:
-    """A sha256 of the inputs' content (array bytes and shape, the strings, or the files)."""
+    """A sha256 of the inputs' content (array bytes and shape, the strings, or the files).
+
+    Parameters
+    ----------
+    inputs : ndarray or list of str
+        An array is hashed by dtype, shape and bytes; any other sequence item by item, as ``str(item)``.
+    path_inputs : bool, default=False
+        Items are file paths: the size and modification time of each existing file are hashed
+        with its path (they stand for its content, which is not read).
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
     digest = hashlib.sha256()
     if isinstance(inputs, np.ndarray):
         array = np.ascontiguousarray(inputs)

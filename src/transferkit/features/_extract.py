@@ -74,7 +74,24 @@ def _weights_identity(backbone: Backbone) -> str:
 def feature_cache_key(
     backbone: Backbone, inputs: np.ndarray | list[str], layer: str, preprocess_description: dict
 ) -> str:
-    """sha256 over (weights, layer, preprocessing, data content): equal keys mean equal features."""
+    """sha256 over (weights, layer, preprocessing, data content): equal keys mean equal features.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        Identified by its name and weights (``cfg.sha256``, else the weight file's hash, else its tensors').
+    inputs : ndarray or list of str
+        Hashed by :func:`~transferkit.data.content_hash`; image paths by their size and modification time.
+    layer : str
+        The feature layer's name.
+    preprocess_description : dict
+        JSON-able description of the preprocessing (the preprocessor's ``describe()``).
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
     path_inputs = backbone.cfg.modality == "image" and not isinstance(inputs, np.ndarray)
     payload = {
         "format": _CACHE_FORMAT,

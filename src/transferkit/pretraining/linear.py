@@ -171,9 +171,24 @@ class TransferLogisticRegression(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> TransferLogisticRegression:
         """Fit on the target's labelled examples ``X`` ``(n, D)``, ``y`` ``(n,)``.
 
+        Parameters
+        ----------
+        X : array-like of shape (n, D)
+            ``D`` as the source model's features.
+        y : array-like of shape (n,)
+            At least two classes, the same as the source model's ``classes_``.
+
         Returns
         -------
         self
+
+        Raises
+        ------
+        TransferkitError
+            On a bad setting, or a ``source`` without ``coef``, ``intercept`` and ``classes``.
+        DataError
+            When ``X`` or ``y`` does not fit, ``y`` has one class or other classes than the source's, or
+            ``lam="cv"`` finds a class with fewer than two examples.
         """
         self._check_params()
         X = np.asarray(X, dtype=np.float64)

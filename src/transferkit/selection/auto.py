@@ -79,6 +79,7 @@ class StrategyChoice:
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-able dict."""
         return asdict(self)
 
 
@@ -91,6 +92,7 @@ class BackboneChoice:
     ranking: list[RankedBackbone]
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-able dict, ``ranking`` as a list of :meth:`RankedBackbone.to_dict`."""
         return {"backbone": self.backbone, "score": self.score, "ranking": [r.to_dict() for r in self.ranking]}
 
 
@@ -99,6 +101,20 @@ def domain_distance(backbone: Any, inputs: Any, *, image_size: int | None = None
 
     ``H(p) / log Z`` averaged over inputs, with ``p = softmax(source_logits(x))`` over the ``Z``
     source classes.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        Needs ``source_logits`` and ``cfg.num_source_classes > 0`` for a value.
+    inputs : array of images or list of str
+        Raw inputs of the backbone's modality.
+    image_size : int, optional
+        Resize images to this (default: the backbone's own size).
+
+    Returns
+    -------
+    float or None
+        In [0, 1]; ``None`` when the backbone has no source-task head.
     """
     if not getattr(backbone.cfg, "num_source_classes", 0) or not hasattr(backbone, "source_logits"):
         return None
@@ -207,7 +223,34 @@ def choose_backbone(
     score: str = "logme",
     **rank_options: Any,
 ) -> BackboneChoice:
-    """Rank ``candidates`` on the labelled training examples and take the best (LogME by default)."""
+    """Rank ``candidates`` on the labelled training examples and take the best (LogME by default).
+
+    Parameters
+    ----------
+    inputs : array of images, list of paths, or list of str
+        The labelled training examples (never the test set).
+    labels : array-like of shape (N,)
+    modality : str
+        What ``inputs`` hold (``"image"`` or ``"text"``).
+    candidates : "all" or list of str
+        Backbone names; ``"all"``: every registered and zoo backbone of ``modality``.
+    score : {"logme", "hscore", "leep", "nce"}
+    **rank_options
+        ``image_size``, ``batch_size``, ``cache``, ``cache_dir``, ``verbose``, passed to
+        :func:`~transferkit.selection.rank_backbones`.
+
+    Returns
+    -------
+    BackboneChoice
+        The top-ranked name, the score's name and the whole ranking.
+
+    Raises
+    ------
+    UnknownNameError
+        For an unknown score or backbone.
+    DataError
+        When there is no candidate, one reads another modality, or the labels do not fit the inputs.
+    """
     ranking = rank_backbones(inputs, labels, candidates, modality=modality, score=score, **rank_options)
     return BackboneChoice(ranking[0].name, score, ranking)
 

@@ -67,6 +67,7 @@ class GainEstimate:
         return self.high < 0
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-able dict, with ``verdict`` added."""
         return {**asdict(self), "verdict": self.verdict}
 
 

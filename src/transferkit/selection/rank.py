@@ -56,6 +56,7 @@ class RankedBackbone:
     feature_dim: int
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-able dict."""
         return asdict(self)
 
 

@@ -54,6 +54,19 @@ def list_strategies() -> list[str]:
 def get_strategy(name: str | Strategy, **params: Any) -> Strategy:
     """A strategy instance from its name and settings (an instance passes through).
 
+    Parameters
+    ----------
+    name : str or Strategy
+        A registered name (see :func:`list_strategies`), or a strategy instance, returned as it
+        is (``params`` are then ignored).
+    **params
+        Field values of the strategy's dataclass; unset fields keep their defaults. They are not
+        validated here beyond their names.
+
+    Returns
+    -------
+    Strategy
+
     Raises
     ------
     UnknownNameError

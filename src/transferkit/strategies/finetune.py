@@ -86,7 +86,20 @@ class FineTuneStrategy(Strategy):
     body_lr_scale: float | None = None
 
     def body_scale(self, modality: str, preferred: float | None = None) -> float:
-        """The backbone's rate factor: this strategy's, else the backbone's ``preferred``, else by ``modality``."""
+        """The backbone's rate factor: this strategy's, else the backbone's ``preferred``, else by ``modality``.
+
+        Parameters
+        ----------
+        modality : str
+            The backbone's modality: ``"text"`` gives 0.01 by default, anything else 0.1.
+        preferred : float, optional
+            The backbone config's own factor (``BackboneCfg.fine_tuning``), if it has one.
+
+        Returns
+        -------
+        float
+            ``body_lr_scale`` if set, else ``preferred`` if given, else the modality's default.
+        """
         if self.body_lr_scale is not None:
             return float(self.body_lr_scale)
         if preferred is not None:
@@ -112,7 +125,15 @@ class FineTuneStrategy(Strategy):
 
     # -- hooks the training loop calls ---------------------------------------------------
     def prepare(self, network: TransferNetwork, context: TrainContext) -> None:
-        """Set-up before training; by default nothing."""
+        """Set-up before training; by default nothing.
+
+        Parameters
+        ----------
+        network : TransferNetwork
+            The network about to train (new head, pre-trained backbone).
+        context : TrainContext
+            The labelled training data, for strategies that fit something first.
+        """
 
     def trainable_groups(self, names: list[str]) -> set[str]:
         """Names of the groups that train from the first epoch."""
@@ -142,7 +163,15 @@ class FineTuneStrategy(Strategy):
         return [g for g in param_groups if g["params"]]
 
     def on_epoch(self, epoch: int, network: TransferNetwork) -> None:
-        """Called at the start of every epoch (0-based); by default nothing."""
+        """Called at the start of every epoch (0-based); by default nothing.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch about to run, from 0 (a resumed run starts at the epoch after its checkpoint).
+        network : TransferNetwork
+            The network being trained.
+        """
 
     def penalty(self, network: TransferNetwork) -> torch.Tensor | None:
         """A regulariser added to the loss at every step; by default none."""
@@ -239,6 +268,16 @@ class LPFT(FineTuneStrategy):
         return defaults
 
     def prepare(self, network: TransferNetwork, context: TrainContext) -> None:
+        """Fit a linear probe on the frozen features and copy it into ``network``'s head.
+
+        Parameters
+        ----------
+        network : TransferNetwork
+            Its head is overwritten.
+        context : TrainContext
+            ``features()`` and ``labels`` fit the probe; with ``prototypes`` and a backbone with
+            L2-normalised features, it is the description-prior head.
+        """
         network.set_head(*_probe_head(context, normalized=bool(network.backbone.cfg.normalize)))
 
 
@@ -272,6 +311,15 @@ class GradualUnfreeze(FineTuneStrategy):
         return {"head"}
 
     def on_epoch(self, epoch: int, network: TransferNetwork) -> None:
+        """Unfreeze the ``epoch * groups_per_epoch`` deepest backbone groups and freeze the others.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch about to run, from 0 (epoch 0: the head alone).
+        network : TransferNetwork
+            Its backbone groups' ``requires_grad`` is set; the head is left as it is.
+        """
         groups = network.layer_groups()
         body = [(name, modules) for name, modules in groups if name != "head"]
         thawed = min(len(body), epoch * self.groups_per_epoch)
@@ -313,6 +361,15 @@ class L2SP(FineTuneStrategy):
                 raise TransferkitError(f"The {name!r} parameter of l2sp must be a float >= 0. Got {value!r} instead.")
 
     def prepare(self, network: TransferNetwork, context: TrainContext) -> None:
+        """Zero the head and keep a copy of the backbone's weights, ``w_S⁰``, for :meth:`penalty`.
+
+        Parameters
+        ----------
+        network : TransferNetwork
+            Its head is zeroed; the copy is stored on it, outside its ``state_dict``.
+        context : TrainContext
+            Unused.
+        """
         nn.init.zeros_(network.head.weight)
         nn.init.zeros_(network.head.bias)
         anchor = {name: p.detach().clone() for name, p in network.backbone.named_parameters()}

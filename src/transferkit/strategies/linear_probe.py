@@ -56,6 +56,26 @@ class ProbeHead:
         self.max_iter = max_iter
 
     def fit(self, features: np.ndarray, labels: np.ndarray) -> ProbeHead:
+        """Fit on ``features`` ``(N, D)`` and ``labels`` ``(N,)``.
+
+        Parameters
+        ----------
+        features : array-like of shape (N, D)
+            Used as float64, unscaled.
+        labels : ndarray of shape (N,)
+            Any labels scikit-learn accepts; ``classes_`` holds them sorted. :meth:`save_arrays`
+            needs integers.
+
+        Returns
+        -------
+        self
+            With ``coef_`` ``(K, D)``, or ``(1, D)`` for two classes, ``intercept_`` and ``classes_``.
+
+        Raises
+        ------
+        ValueError
+            From scikit-learn, e.g. when ``labels`` hold a single class.
+        """
         features = np.asarray(features, dtype=np.float64)  # (N, D)
         self.classes_ = np.unique(labels)
         with threadpool_limits(limits=1, user_api="blas"):  # tiny problems: threads only add overhead
@@ -74,9 +94,11 @@ class ProbeHead:
         return self
 
     def decision_function(self, features: np.ndarray) -> np.ndarray:
+        """Scores ``(N, K)`` of ``features`` ``(N, D)``; ``(N, 1)`` for two classes (the second class's logit)."""
         return np.asarray(features, dtype=np.float64) @ self.coef_.T + self.intercept_  # (N, K or 1)
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(N, K)`` of ``features`` ``(N, D)``, columns in the order of ``classes_``."""
         scores = self.decision_function(features)
         if scores.shape[1] == 1:  # binary: sklearn keeps one row of weights
             positive = 1.0 / (1.0 + np.exp(-scores[:, 0]))
@@ -86,13 +108,16 @@ class ProbeHead:
         return exp / exp.sum(axis=1, keepdims=True)  # (N, K)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
+        """Labels ``(N,)``, values of ``classes_``, of ``features`` ``(N, D)``."""
         return self.classes_[self.predict_proba(features).argmax(axis=1)]
 
     def save_arrays(self) -> dict[str, np.ndarray]:
+        """``coef``, ``intercept`` and ``classes`` (cast to int64) for :meth:`from_arrays`."""
         return {"coef": self.coef_, "intercept": self.intercept_, "classes": np.asarray(self.classes_, dtype=np.int64)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ProbeHead:
+        """A fitted head from what :meth:`save_arrays` returned (``C`` and ``max_iter`` at their defaults)."""
         head = cls()
         head.coef_, head.intercept_, head.classes_ = arrays["coef"], arrays["intercept"], arrays["classes"]
         return head

@@ -326,7 +326,30 @@ class LoRA(FineTuneStrategy):
         return 0.1 if modality == "text" else 0.0
 
     def inject(self, network: TransferNetwork, targets: list[str] | None = None) -> list[str]:
-        """Put peft's LoRA layers into ``network``'s backbone (once); return the adapted module names."""
+        """Put peft's LoRA layers into ``network``'s backbone (once); return the adapted module names.
+
+        Parameters
+        ----------
+        network : TransferNetwork
+            Its backbone (timm or Hugging Face) is modified in place. If it already holds adapters,
+            nothing changes and their names are returned (``targets`` is then ignored).
+        targets : list of str, optional
+            Module names relative to the backbone's inner model; default :func:`lora_targets` of
+            ``self.target``.
+
+        Returns
+        -------
+        list of str
+            The adapted module names, relative to the backbone's inner model.
+
+        Raises
+        ------
+        TransferkitError
+            When the backbone is neither timm nor Hugging Face, nothing can be targeted, a target
+            cannot be adapted, or peft adapted another number of modules than ``targets`` names.
+        UnknownNameError
+            When a name in ``self.target`` matches no module.
+        """
         existing = _lora_layers(network)
         attribute, root = _root(network.backbone)
         if existing:
@@ -361,7 +384,15 @@ class LoRA(FineTuneStrategy):
 
     # -- hooks the training loop calls ---------------------------------------------------
     def prepare(self, network: TransferNetwork, context: TrainContext) -> None:
-        """Inject the adapters (``A`` drawn from the seeded global generator, ``B`` zero)."""
+        """Inject the adapters (``A`` drawn from the seeded global generator, ``B`` zero).
+
+        Parameters
+        ----------
+        network : TransferNetwork
+            Adapted in place by :meth:`inject`.
+        context : TrainContext
+            Unused.
+        """
         self.inject(network)
 
     def apply(self, network: TransferNetwork) -> list[dict[str, Any]]:

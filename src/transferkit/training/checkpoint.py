@@ -85,6 +85,26 @@ def save_checkpoint(
 ) -> Path:
     """Write the state after ``epoch`` (0-based, completed) into ``directory``.
 
+    The global torch, numpy and Python RNG states are saved too; state files of other epochs are
+    removed once the index names the new one.
+
+    Parameters
+    ----------
+    directory : path
+        Created if missing.
+    epoch : int
+        The last completed epoch, 0-based.
+    model_state : dict of str to Tensor
+        ``network.state_dict()``.
+    optimizer_state : dict
+        ``optimizer.state_dict()``: its tensors go to the state file, the rest to the JSON index.
+    scheduler_state : dict
+        ``scheduler.state_dict()``; must be JSON-able.
+    extra_tensors : dict of str to Tensor, optional
+        More tensors (e.g. the best epoch's weights), read back as ``extra_tensors``.
+    meta : dict, optional
+        JSON-able run information (fingerprint, history, ...), read back as ``meta``.
+
     Returns
     -------
     Path

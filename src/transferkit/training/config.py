@@ -144,6 +144,7 @@ class TrainConfig:
         return data
 
     def to_json(self) -> str:
+        """:meth:`to_dict` as JSON, keys sorted."""
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod

@@ -67,6 +67,24 @@ def validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     """Stratified (train, validation) indices of the *labelled training* examples.
 
     Every class keeps at least one training example; classes with one example go to training.
+
+    Parameters
+    ----------
+    labels : ndarray, shape (N,)
+    fraction : float
+        Share of each class held out, rounded per class.
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    train, validation : ndarray of int64
+        Sorted indices into ``labels``; ``validation`` is empty when ``fraction`` is 0.
+
+    Raises
+    ------
+    DataError
+        When ``fraction > 0`` but no class is large enough to give a validation example.
     """
     rng = np.random.default_rng(seed + 7919)
     train, val = [], []
@@ -85,6 +103,14 @@ def set_train_mode(network: nn.Module, batchnorm: str) -> None:
 
     A BatchNorm layer stays in inference mode when ``batchnorm == "eval"`` or when none of
     its parameters train (a frozen group must come out of training bitwise unchanged).
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        Switched in place.
+    batchnorm : {"eval", "train"}
+        ``"eval"``: every BatchNorm layer keeps its running statistics; ``"train"``: those with a
+        trainable parameter update them.
     """
     network.train()
     for module in network.modules():
@@ -149,6 +175,23 @@ def predict_logits(
 
     ``inputs`` are raw (preprocessed per batch) or, for images, an already preprocessed
     ``(N, C, H, W)`` tensor (``preprocess=None``).
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        Left in inference mode (``eval()``) afterwards.
+    inputs : array, list or tensor
+        Anything sliceable with ``len``.
+    preprocess : callable or None
+        Applied to each batch slice; ``None`` passes the slices as they are.
+    batch_size : int, default=64
+    desc : str, default="predicting"
+        Label of the progress bar.
+
+    Returns
+    -------
+    torch.Tensor of float32, shape (N, K)
+        Computed without gradients; an empty ``(0,)`` tensor when ``inputs`` is empty.
     """
     network.eval()
     outputs = []

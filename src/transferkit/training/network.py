@@ -49,7 +49,19 @@ class TransferNetwork(nn.Module):
         return trainable_groups(self.backbone) + [("head", [self.head])]
 
     def set_head(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
-        """Copy a fitted linear head in (e.g. a linear probe's), ``weight`` ``(K, D)``, ``bias`` ``(K,)``."""
+        """Copy a fitted linear head in (e.g. a linear probe's), ``weight`` ``(K, D)``, ``bias`` ``(K,)``.
+
+        Parameters
+        ----------
+        weight : torch.Tensor, shape (K, D)
+            ``K`` the head's classes, ``D`` the backbone's ``feature_dim``.
+        bias : torch.Tensor, shape (K,)
+
+        Raises
+        ------
+        RuntimeError
+            From torch, when a shape does not fit the head's.
+        """
         with torch.no_grad():
             self.head.weight.copy_(weight)
             self.head.bias.copy_(bias)
