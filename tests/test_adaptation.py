@@ -284,6 +284,23 @@ def tiny_estimators(monkeypatch, tiny_backbone):
     monkeypatch.setattr("transferkit._persistence.create_backbone", lambda name: tiny_backbone())
 
 
+def test_resume_refuses_target_image_files_changed_in_place(tiny_estimators, tmp_path):
+    from PIL import Image
+
+    X, y = _striped_images(0, n=16)
+    X_target, _ = _striped_images(1, n=8, brightness=80)
+    paths = []
+    for i, image in enumerate(X_target):
+        paths.append(str(tmp_path / f"t{i}.png"))
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(paths[-1])
+    common = {"backbone": "tiny", "strategy": "finetune", "epochs": 1, "cache": False, "verbose": False}
+    run = {**common, "adaptation": "mmd", "adaptation_weight": 1.0, "checkpoint_dir": str(tmp_path / "ckpt")}
+    TransferClassifier(**run).fit(X, y, X_target=paths)
+    Image.fromarray(np.full((64, 64, 3), 7, np.uint8)).save(paths[0])  # other content (and size) at the same path
+    with pytest.raises(TransferkitError, match="different run"):
+        TransferClassifier(**run, resume=True).fit(X, y, X_target=paths)
+
+
 def test_weight_zero_is_source_only_when_fine_tuning_the_network(tiny_estimators):
     X, y = _striped_images(0, n=32)
     X_target, _ = _striped_images(1, n=32, brightness=80)
@@ -579,6 +596,10 @@ def test_feature_adapter_round_trips_through_arrays_and_checks_shapes():
     assert np.array_equal(adapter.predict(xs), proba.argmax(1))
     with pytest.raises(TransferkitError, match=r"same width; got \(60, 5\) and \(60, 4\)"):
         FeatureAdapter(AdaptationConfig(steps=2)).fit(xs, ys, xs[:, :4])
+    with pytest.raises(DataError, match="class indices 0 .. K-1; got int64 of shape \\(60,\\) with minimum -1"):
+        FeatureAdapter(AdaptationConfig(steps=2)).fit(xs, ys - 1, xs)
+    with pytest.raises(DataError, match="class indices 0 .. K-1; got float64"):
+        FeatureAdapter(AdaptationConfig(steps=2)).fit(xs, ys + 0.5, xs)
 
 
 # --- 7. the estimator ----------------------------------------------------------------------------
@@ -831,6 +852,8 @@ def test_check_same_labels_names_the_difference():
         check_same_labels(["a"], ["a", "z"])
     with pytest.raises(DataError, match="same labels in a different order"):
         check_same_labels(["a", "b"], ["b", "a"])
+    with pytest.raises(DataError, match=r"a label named more than once: \['b'\]"):
+        check_same_labels(["a", "b"], ["a", "b", "b"])
 
 
 # --- 10. importance-weighted validation (DEV) ----------------------------------------------------

@@ -16,7 +16,7 @@ from ._estimator_params import adaptation_config, check_parameters, training_ove
 from ._inputs import BASELINE_IMAGE_SIZE, as_inputs, description_labels, infer_modality
 from ._progress import quiet_unless
 from .backbones import DEFAULT_BACKBONES, create_backbone
-from .data._dataset import take
+from .data._dataset import content_hash, take
 from .data.preprocess import load_image
 from .data.user import check_labels
 from .errors import DataError, NotFittedError, TransferkitError
@@ -302,8 +302,6 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         prototypes: np.ndarray | None = None,
         target_inputs: Any = None,
     ) -> TransferNetwork:
-        from .data._dataset import content_hash
-
         config = self._train_config(strategy, modality)
         if self.resume and self.checkpoint_dir is None:
             raise TransferkitError("resume=True needs checkpoint_dir, the folder holding the run's checkpoints")
@@ -337,12 +335,12 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             adaptation_weight=weight,
             fingerprint_extra={
                 "adaptation": [self.adaptation, weight],
-                "target": None if target_inputs is None else content_hash(target_inputs),
+                "target": None if target_inputs is None else _content_hash(target_inputs, modality),
                 "backbone": self.backbone_.cfg.name,
                 "sha256": self.backbone_.cfg.sha256,
                 "image_size": self.image_size,
                 "descriptions": None if prototypes is None else content_hash(np.asarray(prototypes, dtype=np.float32)),
-                "inputs": content_hash(inputs, path_inputs=modality == "image" and not isinstance(inputs, np.ndarray)),
+                "inputs": _content_hash(inputs, modality),
             },
             desc="training",
         )
@@ -506,3 +504,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         from ._persistence import load_estimator
 
         return load_estimator(cls, directory)
+
+
+def _content_hash(inputs: Any, modality: str) -> str:
+    """What identifies the inputs of a run: image files by their size and time as well as their paths."""
+    return content_hash(inputs, path_inputs=modality == "image" and not isinstance(inputs, np.ndarray))
