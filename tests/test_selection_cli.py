@@ -155,6 +155,16 @@ def test_rank_backbones_api_validates_its_arguments():
     digits = load_dataset("digits").train
     with pytest.raises(Exception, match="one label per input"):
         rank_backbones(digits.inputs[:10], digits.labels[:9], ["efficientnet_lite0.random"], modality="image")
+    # one name as a string is that backbone, not a list of its letters
+    ranking = rank_backbones(
+        digits.inputs[:20],
+        digits.labels[:20],
+        "efficientnet_lite0.random",
+        modality="image",
+        image_size=32,
+        cache=False,
+    )
+    assert [r.name for r in ranking] == ["efficientnet_lite0.random"]
 
 
 class _Scripted:

@@ -48,7 +48,18 @@ def check_same_labels(source_classes: list[str], target_classes: list[str]) -> N
     only_target = sorted(set(target_classes) - set(source_classes))
     detail = f"only in the source: {only_source or 'none'}; only in the target: {only_target or 'none'}"
     if not only_source and not only_target:
-        detail = f"same labels in a different order: {list(source_classes)} vs {list(target_classes)}"
+        repeated = sorted(
+            {
+                c
+                for c in [*source_classes, *target_classes]
+                if list(source_classes).count(c) > 1 or list(target_classes).count(c) > 1
+            }
+        )
+        detail = (
+            f"a label named more than once: {repeated}"
+            if repeated
+            else f"same labels in a different order: {list(source_classes)} vs {list(target_classes)}"
+        )
     raise DataError(f"the source and target label sets differ ({detail}); domain adaptation needs the same labels")
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import TransferkitError, did_you_mean
+from ..errors import DataError, TransferkitError, did_you_mean
 from ..training import TrainConfig, predict_logits, train_network
 from .losses import ADAPTATION_LOSSES, make_adaptation_loss
 
@@ -227,7 +227,14 @@ class FeatureAdapter:
                 "source and target features must be 2-D with the same width; "
                 f"got {tuple(x_s.shape)} and {tuple(x_t.shape)}"
             )
-        labels = np.asarray(labels, dtype=np.int64)
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) == 0 or labels.min() < 0:
+            raise DataError(
+                f"labels must be a non-empty 1-D array of class indices 0 .. K-1; got {labels.dtype} of shape "
+                f"{labels.shape}"
+                + (f" with minimum {labels.min()}" if labels.size and labels.dtype.kind in "iu" else "")
+            )
+        labels = labels.astype(np.int64)
         n_classes = int(labels.max()) + 1
         torch.manual_seed(self.random_state)
         network = BottleneckNetwork(x_s.shape[1], n_classes, config.bottleneck_dim, config.dropout)

@@ -458,8 +458,9 @@ class SelfTrainingClassifier(_AdaptedClassifier):
     Attributes
     ----------
     estimator_, classes_ : the last round's fitted clone and ``estimator_.classes_``.
-    pseudo_labels_ : ndarray of shape (n_t,)
-        The last round's labels of the target (as in ``classes_``); -1 where a point was left out.
+    pseudo_labels_ : ndarray of int, shape (n_t,)
+        The last round's label of each target point as an index into ``classes_``; -1 where a
+        point was left out (so ``classes_[pseudo_labels_[i]]`` is the label where it is >= 0).
     n_pseudo_labelled_ : list of int
         Target points labelled in each round.
     """

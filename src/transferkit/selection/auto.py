@@ -232,8 +232,9 @@ def choose_backbone(
     labels : array-like of shape (N,)
     modality : str
         What ``inputs`` hold (``"image"`` or ``"text"``).
-    candidates : "all" or list of str
-        Backbone names; ``"all"``: every registered and zoo backbone of ``modality``.
+    candidates : "all", str or list of str
+        Backbone names (a list or one comma-separated string); ``"all"``: every registered and zoo
+        backbone of ``modality``.
     score : {"logme", "hscore", "leep", "nce"}
     **rank_options
         ``image_size``, ``batch_size``, ``cache``, ``cache_dir``, ``verbose``, passed to

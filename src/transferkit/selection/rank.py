@@ -112,8 +112,9 @@ def rank_backbones(
     inputs : array of images, list of paths, or list of str
         The labelled training examples (never the test set).
     labels : array-like of shape (N,)
-    backbones : "all" or sequence of str
-        Candidate names; ``"all"`` means :func:`candidate_backbones` of ``modality``.
+    backbones : "all", str or sequence of str
+        Candidate names, as a sequence or one comma-separated string; ``"all"`` means
+        :func:`candidate_backbones` of ``modality``.
     modality : str
         What ``inputs`` hold (``"image"`` or ``"text"``).
     score : {"logme", "hscore", "leep", "nce"}
@@ -136,7 +137,12 @@ def rank_backbones(
     """
     if score not in SCORES:
         raise did_you_mean("transferability score", score, SCORES)
-    names = candidate_backbones(modality) if backbones == "all" else list(backbones)
+    if backbones == "all":
+        names = candidate_backbones(modality)
+    elif isinstance(backbones, str):  # one name, or "a,b": not its letters
+        names = [name.strip() for name in backbones.split(",") if name.strip()]
+    else:
+        names = list(backbones)
     if not names:
         raise DataError(f"no candidate backbones for {modality} data")
     labels = np.asarray(labels)

@@ -144,7 +144,7 @@ def load_checkpoint(directory: str | os.PathLike) -> dict[str, Any] | None:
     -------
     dict or None
         ``epoch``, ``model_state``, ``optimizer_state``, ``scheduler_state``, ``extra_tensors``,
-        ``meta``, and ``rng`` (pass to :func:`restore_rng` as ``rng_tensors``/``rng_meta``).
+        ``meta``, ``rng_tensors`` and ``rng_meta`` (pass both to :func:`restore_rng`).
 
     Raises
     ------
