@@ -459,3 +459,17 @@ def test_sklearn_clone_and_params():
     assert not hasattr(clone(coral), "estimator_") and clone(coral).get_params() == {"estimator": None, "reg": 0.5}
     knn = CoralClassifier(estimator=KNeighborsClassifier(3)).fit(X, y, X_target=Xt)
     assert not hasattr(knn, "decision_function") and knn.predict_proba(Xt).shape == (20, 3)
+
+
+def test_probe_head_round_trips_integer_labels_and_refuses_to_cast_others():
+    from transferkit.strategies import ProbeHead
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4))
+    y = (X[:, 0] > 0).astype(int) + 3  # labels 3 and 4
+    head = ProbeHead().fit(X, y)
+    rebuilt = ProbeHead.from_arrays(head.save_arrays())
+    assert np.array_equal(rebuilt.predict(X), head.predict(X)) and list(rebuilt.classes_) == [3, 4]
+    for labels, shown in ((np.where(y == 3, "neg", "pos"), "['neg', 'pos']"), (y.astype(float), "[3.0, 4.0]")):
+        with pytest.raises(TransferkitError, match=re.escape(f"labels {shown}: fit it on class indices")):
+            ProbeHead().fit(X, labels).save_arrays()

@@ -112,8 +112,21 @@ class ProbeHead:
         return self.classes_[self.predict_proba(features).argmax(axis=1)]
 
     def save_arrays(self) -> dict[str, np.ndarray]:
-        """``coef``, ``intercept`` and ``classes`` (cast to int64) for :meth:`from_arrays`."""
-        return {"coef": self.coef_, "intercept": self.intercept_, "classes": np.asarray(self.classes_, dtype=np.int64)}
+        """``coef``, ``intercept`` and ``classes`` (int64) for :meth:`from_arrays`.
+
+        Raises
+        ------
+        TransferkitError
+            When the head was fitted on labels that are not integers (a cast would change them);
+            :class:`~transferkit.TransferClassifier` fits it on class indices and saves the names itself.
+        """
+        classes = np.asarray(self.classes_)
+        if classes.dtype.kind not in "iu":
+            raise TransferkitError(
+                f"save_arrays stores integer class labels; this head was fitted on {classes.dtype} labels "
+                f"{classes[:5].tolist()}: fit it on class indices (np.unique(labels, return_inverse=True))"
+            )
+        return {"coef": self.coef_, "intercept": self.intercept_, "classes": classes.astype(np.int64)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ProbeHead:
