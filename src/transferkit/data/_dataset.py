@@ -108,6 +108,10 @@ def few_shot_indices(labels: np.ndarray, k: int, seed: int, classes: list[str] |
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise DataError(f"the seed of a labelled draw must be an integer >= 0; got {seed!r}")
     labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise DataError(f"labels have shape {labels.shape}; expected a non-empty 1-D array, one label per example")
+    if labels.dtype.kind in "fc" and np.isnan(labels).any():
+        raise DataError(f"labels hold NaN at position {int(np.flatnonzero(np.isnan(labels))[0])}; expected a label")
     rng = np.random.default_rng(seed)
     chosen = []
     for cls in np.unique(labels):
@@ -130,8 +134,9 @@ def content_hash(inputs: np.ndarray | list[str], path_inputs: bool = False) -> s
     inputs : ndarray or list of str
         An array is hashed by dtype, shape and bytes; any other sequence item by item, as ``str(item)``.
     path_inputs : bool, default=False
-        Items are file paths: the size and modification time of each existing file are hashed
-        with its path (they stand for its content, which is not read).
+        Items are file paths: each existing file's bytes are hashed, not its name, so two folders
+        of files with the same names (and times, as ``cp -p`` or ``tar`` keep them) but other
+        pixels never share a cache entry, and a moved folder keeps its entry.
 
     Returns
     -------
@@ -145,10 +150,13 @@ def content_hash(inputs: np.ndarray | list[str], path_inputs: bool = False) -> s
         digest.update(array.data)
     else:
         for item in inputs:
-            digest.update(str(item).encode("utf-8", "surrogatepass"))
-            if path_inputs and os.path.exists(item):
-                # file paths: their size and modification time stand for the content
-                stat = os.stat(item)
-                digest.update(f"|{stat.st_size}|{stat.st_mtime_ns}".encode())
+            if path_inputs and os.path.isfile(item):
+                file_digest = hashlib.sha256()
+                with open(item, "rb") as stream:
+                    for block in iter(lambda: stream.read(1 << 20), b""):
+                        file_digest.update(block)
+                digest.update(file_digest.digest())
+            else:
+                digest.update(str(item).encode("utf-8", "surrogatepass"))
             digest.update(b"\0")
     return digest.hexdigest()

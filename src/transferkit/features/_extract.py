@@ -6,8 +6,10 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,11 +19,12 @@ from .._progress import progress
 from ..backbones import Backbone
 from ..backbones._config import sha256_file
 from ..data._dataset import content_hash
-from ..errors import TransferkitError
+from ..data.user import check_image_array
+from ..errors import DataError, TransferkitError
 
 __all__ = ["FeatureResult", "extract_features", "feature_cache_key", "cache_directory"]
 
-_CACHE_FORMAT = 1  # bump when the meaning of cached features changes
+_CACHE_FORMAT = 2  # bump when the meaning of cached features changes (2: image files hashed by their bytes)
 
 
 @dataclass
@@ -81,7 +84,7 @@ def feature_cache_key(
     backbone : Backbone
         Identified by its name and weights (``cfg.sha256``, else the weight file's hash, else its tensors').
     inputs : ndarray or list of str
-        Hashed by :func:`~transferkit.data.content_hash`; image paths by their size and modification time.
+        Hashed by :func:`~transferkit.data.content_hash`; image paths by their files' bytes.
     layer : str
         The feature layer's name.
     preprocess_description : dict
@@ -104,16 +107,72 @@ def feature_cache_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+def _array_sha256(features: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(features).data).hexdigest()
+
+
 def _write_atomically(path: Path, features: np.ndarray, meta: dict) -> None:
-    """The metadata, then the array, each by temp file + rename: a reader never sees half an entry."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """The metadata, then the array, each by temp file + rename: a reader never sees half an entry.
+
+    A cache that cannot be written (a read-only or full disk, a file where the folder should be)
+    costs the next run its speed, not this run its features: a warning, and the features are
+    returned all the same.
+    """
 
     def write_array(temporary: str) -> None:
         with open(temporary, "wb") as stream:  # a handle: np.save on a name would append ".npy"
             np.save(stream, features, allow_pickle=False)
 
-    atomic_write_json(path.with_suffix(".json"), meta)
-    atomic_write(path, write_array)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path.with_suffix(".json"), meta)
+        atomic_write(path, write_array)
+    except OSError as error:
+        warnings.warn(
+            f"cannot write the feature cache in {str(path.parent)!r} ({error}); these features are not cached. "
+            "Point $TRANSFERKIT_CACHE or cache_dir at a writable folder, or pass cache=False",
+            stacklevel=3,
+        )
+
+
+def _read_cached(path: Path, n_rows: int) -> tuple[np.ndarray, float] | None:
+    """The cached features and the rate that wrote them, or None when the entry is missing, damaged or
+    not what was asked for (another row count, a changed array): it is then recomputed and overwritten."""
+    try:
+        features = np.load(path, allow_pickle=False)
+        meta = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or not isinstance(rate := meta.get("items_per_second"), (int, float)):
+        return None
+    if features.ndim != 2 or len(features) != n_rows or features.dtype != np.float32:
+        return None
+    if meta.get("sha256") != _array_sha256(features):
+        return None
+    return features, float(rate)
+
+
+def _checked_inputs(inputs: Any, modality: str) -> np.ndarray | list[str]:
+    """``inputs`` in a form the backbone's preprocessor reads, or a DataError saying what they should be."""
+    if isinstance(inputs, str) or not isinstance(inputs, (np.ndarray, list, tuple)):
+        raise DataError(
+            f"inputs must be a list of {'texts' if modality == 'text' else 'image paths'}"
+            + (" or an image array" if modality == "image" else "")
+            + f"; got {type(inputs).__name__} {str(inputs)[:40]!r}"
+        )
+    if isinstance(inputs, np.ndarray) and inputs.dtype.kind in "UO" and inputs.ndim == 1:
+        inputs = inputs.tolist()  # an array of strings is read as the list it holds
+    if isinstance(inputs, np.ndarray):
+        if modality != "image" or inputs.dtype.kind not in "uif":
+            raise DataError(
+                f"inputs are an array of {inputs.dtype} {inputs.shape}; a {modality} backbone reads "
+                + ("a list of strings" if modality == "text" else "uint8 or float images (N, H, W[, C])")
+            )
+        return check_image_array(inputs, "inputs") if inputs.ndim in (3, 4) else inputs
+    if not all(isinstance(item, (str, os.PathLike)) for item in inputs):
+        bad = next(item for item in inputs if not isinstance(item, (str, os.PathLike)))
+        raise DataError(f"inputs hold {type(bad).__name__} {str(bad)[:40]!r}; expected strings only")
+    return [str(item) for item in inputs] if modality == "image" else list(inputs)
 
 
 def extract_features(
@@ -163,19 +222,15 @@ def extract_features(
             raise TransferkitError(
                 f"The {name!r} parameter of extract_features must be {expected}. Got {value!r} instead."
             )
+    inputs = _checked_inputs(inputs, backbone.cfg.modality)
     layer = layer or backbone.feature_layers()[-1]
     backbone._check_layer(layer)
     preprocess = backbone.preprocessor(image_size=image_size)
     key = feature_cache_key(backbone, inputs, layer, preprocess.describe())
     path = cache_directory(cache_dir) / "features" / f"{key}.npy"
     started = time.perf_counter()
-    if cache and path.is_file():
-        try:
-            features = np.load(path, allow_pickle=False)
-            meta = json.loads(path.with_suffix(".json").read_text())
-            return FeatureResult(features, time.perf_counter() - started, float(meta["items_per_second"]), True, key)
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged entry is recomputed and overwritten
+    if cache and path.is_file() and (cached := _read_cached(path, len(inputs))) is not None:
+        return FeatureResult(cached[0], time.perf_counter() - started, cached[1], True, key)
     was_training = backbone.training
     backbone.eval()
     chunks = []
@@ -186,10 +241,23 @@ def extract_features(
             chunks.append(backbone.forward_layer(batch, layer).float().numpy())  # (b, D)
     backbone.train(was_training)
     features = np.concatenate(chunks) if chunks else np.zeros((0, backbone.cfg.feature_dim), np.float32)
+    if not np.isfinite(features).all():  # never cached: a NaN feature is a wrong input, not a result
+        raise DataError(
+            f"the {backbone.cfg.name!r} features of {int((~np.isfinite(features).all(1)).sum())} input(s) are NaN "
+            "or infinite; check the inputs (NaN or infinite pixels?)"
+        )
     seconds = time.perf_counter() - started
     rate = n / seconds if seconds > 0 else float("inf")
     if cache:
         _write_atomically(
-            path, features, {"items_per_second": rate, "n": n, "layer": layer, "backbone": backbone.cfg.name}
+            path,
+            features,
+            {
+                "items_per_second": rate,
+                "n": n,
+                "layer": layer,
+                "backbone": backbone.cfg.name,
+                "sha256": _array_sha256(features),
+            },
         )
     return FeatureResult(features, seconds, rate, False, key)
