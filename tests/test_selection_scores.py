@@ -309,3 +309,14 @@ def test_proxy_a_distance_rejects_bad_input() -> None:
         proxy_a_distance(np.zeros(5), np.zeros((5, 1)))
     with pytest.raises(DataError, match="a has 1 row"):
         proxy_a_distance(np.zeros((1, 2)), np.zeros((5, 2)))
+
+
+def test_scores_refuse_probabilities_given_as_labels() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.arange(30) % 3
+    # each distinct float would be a class of its own, and NCE would read that as perfect (0.0)
+    with pytest.raises(DataError, match=r"source_labels holds non-integer numbers such as .*not its scores"):
+        nce(rng.normal(size=30), labels)
+    with pytest.raises(DataError, match="labels holds non-integer numbers"):
+        logme(rng.normal(size=(30, 4)), labels + 0.5)
+    assert nce(labels.astype(float), labels) == pytest.approx(0.0)  # whole numbers stored as floats are labels

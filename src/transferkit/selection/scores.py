@@ -43,6 +43,11 @@ def _as_codes(labels: Any, name: str, n_rows: int | None, rows_of: str, min_clas
         raise DataError(f"{rows_of} has {n_rows} rows but {name} has {len(array)}; expected one label per row")
     if array.dtype.kind in "fc" and np.isnan(array).any():
         raise DataError(f"{name} contains NaN; expected a label for every row")
+    if array.dtype.kind in "fc" and (fractional := array[array != np.round(array)]).size:
+        raise DataError(  # every distinct float would be a class of its own: probabilities given by mistake
+            f"{name} holds non-integer numbers such as {fractional[0].real:.4g}; expected class labels "
+            "(a classifier's predicted labels, not its scores or probabilities)"
+        )
     try:
         classes, codes = np.unique(array, return_inverse=True)
     except TypeError as exc:
