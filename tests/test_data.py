@@ -319,3 +319,16 @@ def test_npz_labels_with_nan_or_fractions_are_refused(tmp_path):
             load_dataset(str(tmp_path / "y.npz"))
     np.savez(tmp_path / "y.npz", X=X, y=np.array([0.0, 1.0] * 3))
     assert load_dataset(str(tmp_path / "y.npz"), test_size=2).train.classes == ["0", "1"]
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (np.eye(3)[np.arange(30) % 3], r"labels have shape \(30, 3\); expected a non-empty 1-D array"),
+        (np.array([], dtype=int), r"labels have shape \(0,\)"),
+        (np.array([0.0, 1.0, np.nan, 1.0]), "labels hold NaN at position 2"),
+    ],
+)
+def test_few_shot_indices_refuses_labels_it_would_misread(labels, message):
+    with pytest.raises(DataError, match=message):
+        few_shot_indices(labels, 1, 0)
