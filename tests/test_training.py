@@ -169,6 +169,132 @@ def test_missing_checkpoint_is_none_and_damaged_index_is_an_error(tmp_path):
         load_checkpoint(tmp_path)
 
 
+def _tiny_run(checkpoint_dir, *, resume=False, epochs=2, **kwargs):
+    """Two epochs of a 3-4-2 mlp on 24 vectors: a real checkpoint in milliseconds."""
+    from transferkit.backbones.native import build_native, native_cfg
+
+    rng = np.random.default_rng(0)
+    inputs, labels = rng.normal(size=(24, 3)).astype(np.float32), np.arange(24) % 2
+    backbone = build_native(native_cfg("mlp", name="n", in_features=3, hidden=(4,)), seed=0)
+    return train_network(
+        TransferNetwork(backbone, 2),
+        FineTune(),
+        inputs,
+        labels,
+        config=TrainConfig(epochs=epochs, batch_size=8, lr=1e-3),
+        preprocess=backbone.preprocessor(),
+        modality="tabular",
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        **kwargs,
+    )
+
+
+def _edit_index(**changes):
+    def edit(folder):
+        index = json.loads((folder / "checkpoint.json").read_text())
+        for key, value in changes.items():
+            if value is None:
+                del index[key]
+            else:
+                index[key] = value
+        (folder / "checkpoint.json").write_text(json.dumps(index))
+
+    return edit
+
+
+def _truncate_state(folder):
+    state = folder / "state-0001.safetensors"
+    state.write_bytes(state.read_bytes()[:50])
+
+
+def _drop_model_tensors(folder):
+    from safetensors.torch import load_file, save_file
+
+    state = folder / "state-0001.safetensors"
+    save_file({k: v for k, v in load_file(str(state)).items() if not k.startswith("model.")}, str(state))
+
+
+def _damage_history(folder):
+    index = json.loads((folder / "checkpoint.json").read_text())
+    index["meta"]["history"] = index["meta"]["history"][:1]
+    (folder / "checkpoint.json").write_text(json.dumps(index))
+
+
+def _damage_best(folder):
+    index = json.loads((folder / "checkpoint.json").read_text())
+    index["meta"]["best"]["accuracy"] = "high"
+    (folder / "checkpoint.json").write_text(json.dumps(index))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_truncate_state, r"state-0001.safetensors' cannot be read \(.*\); it is damaged"),
+        (lambda folder: (folder / "checkpoint.json").write_text("[1]"), r"holds \[1\]; expected a JSON object"),
+        (lambda folder: (folder / "checkpoint.json").write_bytes(b'{"epoch": "\xff"}'), "is not UTF-8 text"),
+        (_edit_index(state_file="../../other/weights.safetensors"), "expected a plain file name inside"),
+        (_edit_index(state_file="..\\weights.safetensors"), "expected a plain file name inside"),
+        (_edit_index(optimizer=None), "has no 'optimizer' field; it is damaged"),
+        (_edit_index(rng={"numpy": "x"}), "has 'rng' = .*; it is damaged"),
+        (_edit_index(epoch="one"), "has 'epoch' = \"one\"; it is damaged .*an int >= 0"),
+        (_edit_index(epoch=-5), "has 'epoch' = -5"),
+        (_edit_index(epoch=99999), "says epoch 100000 is done, but this run has 2 epochs"),
+        (_edit_index(scheduler=[1]), "has 'scheduler' = \\[1\\]"),
+        (_damage_history, "history, best epoch or schedule position do not match epoch 2"),
+        (_damage_best, "history, best epoch or schedule position do not match epoch 2"),
+        (_drop_model_tensors, "lacks the tensors model"),
+    ],
+    ids=[
+        "truncated-state",
+        "index-not-an-object",
+        "index-not-utf8",
+        "state-file-outside",
+        "state-file-backslash",
+        "no-optimizer",
+        "bad-rng",
+        "epoch-not-int",
+        "negative-epoch",
+        "epoch-past-the-run",
+        "bad-scheduler",
+        "short-history",
+        "best-accuracy-not-a-number",
+        "no-model-tensors",
+    ],
+)
+def test_a_damaged_checkpoint_is_refused_naming_its_file(tmp_path, damage, message):
+    folder = tmp_path / "run"
+    _tiny_run(folder)
+    outside = tmp_path / "other"  # a readable state file where the edited index points: still refused
+    outside.mkdir()
+    (outside / "weights.safetensors").write_bytes((folder / "state-0001.safetensors").read_bytes())
+    damage(folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(TransferkitError, match=message) as error:
+        _tiny_run(folder, resume=True)
+    assert str(folder) in str(error.value)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before, "a refused resume must not touch the folder"
+
+
+def test_the_checks_on_a_checkpoint_pass_a_sound_one(tmp_path):
+    whole = _tiny_run(tmp_path / "whole", epochs=3)
+    steps = {"n": 0}
+
+    def crash_in_epoch_two(network, x, logits, y):
+        steps["n"] += 1
+        if steps["n"] == 4:  # 3 steps per epoch
+            raise KeyboardInterrupt
+        return logits.sum() * 0
+
+    with pytest.raises(KeyboardInterrupt):
+        _tiny_run(tmp_path / "parts", epochs=3, extra_loss=crash_in_epoch_two)
+    resumed = _tiny_run(tmp_path / "parts", resume=True, epochs=3)
+    assert resumed.resumed_from == 0
+    assert [epoch["loss"] for epoch in resumed.history] == [epoch["loss"] for epoch in whole.history]
+    done = _tiny_run(tmp_path / "parts", resume=True, epochs=3)  # every epoch done: nothing left to train
+    assert done.resumed_from == 2 and len(done.history) == 3
+
+
 # -- the loop -----------------------------------------------------------------------------------
 def test_training_is_deterministic_for_a_seed(backbone_factory):
     states = []

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .._io import atomic_write, atomic_write_json
@@ -137,8 +138,93 @@ def save_checkpoint(
     return directory / _INDEX
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# What each field of the index must be, checked before any of it is used: a hand-edited or damaged
+# index must fail here with its file named, not deep inside torch, numpy or the loop.
+_FIELDS: dict[str, tuple[Any, str]] = {
+    "epoch": (lambda v: _is_int(v) and v >= 0, "the last completed epoch, an int >= 0"),
+    "state_file": (lambda v: isinstance(v, str) and bool(v), "the name of a state file in the same folder"),
+    "optimizer": (
+        lambda v: (
+            isinstance(v, dict)
+            and isinstance(v.get("param_groups"), list)
+            and all(isinstance(group, dict) for group in v["param_groups"])
+            and isinstance(v.get("scalars"), dict)
+            and all(isinstance(entry, dict) for entry in v["scalars"].values())
+        ),
+        "an object with 'param_groups' (a list of objects) and 'scalars' (an object of objects)",
+    ),
+    "scheduler": (lambda v: isinstance(v, dict), "an object (the scheduler's state)"),
+    "rng": (
+        lambda v: (
+            isinstance(v, dict)
+            and isinstance(v.get("numpy"), list)
+            and len(v["numpy"]) == 4
+            and isinstance(v.get("python"), list)
+            and len(v["python"]) == 3
+            and isinstance(v["python"][1], list)
+        ),
+        "an object with 'numpy' (4 values) and 'python' (3 values) RNG states",
+    ),
+    "meta": (lambda v: isinstance(v, dict), "an object (the run's information)"),
+}
+_RNG_TENSORS = ("rng.torch", "rng.numpy")
+
+
+def _read_index(index_path: Path) -> dict[str, Any]:
+    """The checked JSON index of a checkpoint."""
+    where = str(index_path)
+    try:
+        text = index_path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise TransferkitError(
+            f"checkpoint {where!r} is not UTF-8 text (byte {error.object[error.start]:#04x} at position "
+            f"{error.start}); it is damaged: resume needs the checkpoint.json that transferkit wrote"
+        ) from None
+    except OSError as error:
+        raise TransferkitError(f"checkpoint {where!r} cannot be read: {error.strerror or error}") from None
+    try:
+        index = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise TransferkitError(f"{where!r} is not valid JSON: {error}") from error
+    if not isinstance(index, dict):
+        raise TransferkitError(
+            f"checkpoint {where!r} holds {_shorten(index)}; expected a JSON object with the checkpoint's fields"
+        )
+    if index.get("format") != CHECKPOINT_FORMAT:
+        raise TransferkitError(f"{where!r} is not a transferkit checkpoint")
+    for key, (valid, expected) in _FIELDS.items():
+        if key not in index:
+            raise TransferkitError(f"checkpoint {where!r} has no {key!r} field; it is damaged (expected {expected})")
+        if not valid(index[key]):
+            raise TransferkitError(
+                f"checkpoint {where!r} has {key!r} = {_shorten(index[key])}; it is damaged (expected {expected})"
+            )
+    name = index["state_file"]
+    # only a plain name: an edited index must not make resume read a file outside the checkpoint folder
+    if "/" in name or "\\" in name or ".." in name or name.startswith("."):
+        raise TransferkitError(
+            f"checkpoint {where!r} names state file {name!r}; expected a plain file name inside the "
+            "checkpoint folder (no '/', '\\' or '..', not starting with '.')"
+        )
+    return index
+
+
+def _shorten(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def load_checkpoint(directory: str | os.PathLike) -> dict[str, Any] | None:
     """Read the latest checkpoint of ``directory``; ``None`` when there is none yet.
+
+    Parameters
+    ----------
+    directory : path
+        The checkpoint folder (holding ``checkpoint.json``).
 
     Returns
     -------
@@ -149,26 +235,42 @@ def load_checkpoint(directory: str | os.PathLike) -> dict[str, Any] | None:
     Raises
     ------
     TransferkitError
-        When the index exists but is not a transferkit checkpoint or names a missing file.
+        When the index exists but is not a transferkit checkpoint, is damaged (not UTF-8 JSON, a
+        field missing or of the wrong type), names a state file outside the folder or a missing
+        one, or when the state file is not a complete safetensors file with the tensors a
+        checkpoint holds. The message names the file and what is wrong.
     """
     directory = Path(directory)
     index_path = directory / _INDEX
     if not index_path.is_file():
         return None
-    try:
-        index = json.loads(index_path.read_text())
-    except json.JSONDecodeError as error:
-        raise TransferkitError(f"{str(index_path)!r} is not valid JSON: {error}") from error
-    if index.get("format") != CHECKPOINT_FORMAT:
-        raise TransferkitError(f"{str(index_path)!r} is not a transferkit checkpoint")
+    index = _read_index(index_path)
     state_path = directory / index["state_file"]
     if not state_path.is_file():
         raise TransferkitError(f"checkpoint {str(index_path)!r} names {index['state_file']!r}, which is missing")
-    tensors = load_file(str(state_path))
+    try:
+        tensors = load_file(str(state_path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise TransferkitError(
+            f"checkpoint state file {str(state_path)!r} cannot be read ({error}); it is damaged or incomplete"
+        ) from None
+    missing = [name for name in _RNG_TENSORS if name not in tensors]
+    if not any(name.startswith("model.") for name in tensors):
+        missing.insert(0, "model.*")
+    if missing:
+        raise TransferkitError(
+            f"checkpoint state file {str(state_path)!r} lacks the tensors {', '.join(missing)}; it is damaged"
+        )
+    try:
+        optimizer_state = _optimizer_from_flat(tensors, index["optimizer"])
+    except ValueError:  # a tensor name or a scalars key that is not a parameter index
+        raise TransferkitError(
+            f"checkpoint {str(index_path)!r} holds optimizer state not indexed by parameter number; it is damaged"
+        ) from None
     return {
-        "epoch": int(index["epoch"]),
+        "epoch": index["epoch"],
         "model_state": {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")},
-        "optimizer_state": _optimizer_from_flat(tensors, index["optimizer"]),
+        "optimizer_state": optimizer_state,
         "scheduler_state": index["scheduler"],
         "extra_tensors": {k[len("extra.") :]: v for k, v in tensors.items() if k.startswith("extra.")},
         "rng_tensors": {k: v for k, v in tensors.items() if k.startswith("rng.")},

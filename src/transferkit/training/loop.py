@@ -327,16 +327,47 @@ def train_network(
                     f"the checkpoint in {str(checkpoint_dir)!r} was written by a different run (other data, "
                     "strategy or settings); resume with the same command, or choose an empty folder"
                 )
-            model_state = found["model_state"]
-            if adapting:
-                adaptation.load_state_dict(_split_prefixed(model_state, _ADAPTATION_PREFIX))
-            network.load_state_dict(model_state)
-            optimizer.load_state_dict(found["optimizer_state"])
-            scheduler.load_state_dict(found["scheduler_state"])
-            restore_rng(found["rng_tensors"], found["rng_meta"])
-            result.history = found["meta"]["history"]
+            index = str(Path(checkpoint_dir) / "checkpoint.json")
+            if found["epoch"] >= config.epochs:  # the fingerprint holds the epochs: only damage gets here
+                raise TransferkitError(
+                    f"checkpoint {index!r} says epoch {found['epoch'] + 1} is done, but this run has "
+                    f"{config.epochs} epochs; the checkpoint is damaged: choose an empty folder to start again"
+                )
+            history, best_meta = found["meta"].get("history"), found["meta"].get("best")
+            expected_steps = (found["epoch"] + 1) * steps_per_epoch
+            consistent = (
+                isinstance(history, list)
+                and len(history) == found["epoch"] + 1
+                and all(isinstance(entry, dict) for entry in history)
+                and isinstance(best_meta, dict)
+                and set(best_meta) == {"accuracy", "epoch"}
+                and isinstance(best_meta["accuracy"], (int, float))
+                and (best_meta["epoch"] is None or isinstance(best_meta["epoch"], int))
+                and found["scheduler_state"].get("last_epoch") == expected_steps
+            )
+            if not consistent:
+                raise TransferkitError(
+                    f"checkpoint {index!r} is damaged: its history, best epoch or schedule position do not match "
+                    f"epoch {found['epoch'] + 1} of this run; choose an empty folder to start again"
+                )
+            try:
+                model_state = found["model_state"]
+                if adapting:
+                    adaptation.load_state_dict(_split_prefixed(model_state, _ADAPTATION_PREFIX))
+                network.load_state_dict(model_state)
+                optimizer.load_state_dict(found["optimizer_state"])
+                scheduler.load_state_dict(found["scheduler_state"])
+                restore_rng(found["rng_tensors"], found["rng_meta"])
+            except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as error:
+                # tensors or states that do not fit the network a matching fingerprint promised
+                detail = " ".join(str(error).split())[:200]
+                raise TransferkitError(
+                    f"checkpoint {index!r} does not fit this run ({detail}); it is damaged: choose an empty "
+                    "folder to start again"
+                ) from None
+            result.history = history
             result.resumed_from = found["epoch"]
-            best.update(found["meta"]["best"])
+            best.update(best_meta)
             if found["extra_tensors"]:
                 best["state"] = found["extra_tensors"]
             start_epoch = found["epoch"] + 1
