@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,3 +110,81 @@ def test_random_init_backbone_is_deterministic_and_leaves_the_global_rng_alone()
     assert torch.equal(after, expected)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
     assert a.cfg.sha256 is None and a.cfg.weights == ""
+
+
+def test_overwriting_a_zoo_entry_keeps_the_old_one_until_the_new_one_is_in(zoo_home, tiny_backbone, monkeypatch):
+    from transferkit.backbones import zoo
+
+    folder = save_to_zoo(tiny_backbone(seed=0), "tiny")
+    old = (folder / "weights.safetensors").read_bytes()
+    real_replace, at_the_switch = zoo.os.replace, []
+
+    def killed_at_the_switch(source, destination):
+        if Path(destination) == folder and not at_the_switch:  # staging -> entry: the last step of a save
+            at_the_switch.append([p.read_bytes() == old for p in zoo_home.rglob("weights.safetensors")])
+            raise KeyboardInterrupt
+        return real_replace(source, destination)
+
+    monkeypatch.setattr(zoo.os, "replace", killed_at_the_switch)
+    with pytest.raises(KeyboardInterrupt):
+        save_to_zoo(tiny_backbone(seed=1), "tiny", overwrite=True)
+    assert any(at_the_switch[0]), "the old entry was deleted before the new one was in place"
+    assert (folder / "weights.safetensors").read_bytes() == old
+    assert [e["name"] for e in list_zoo()] == ["zoo:tiny"]
+    monkeypatch.setattr(zoo.os, "replace", real_replace)
+    save_to_zoo(tiny_backbone(seed=1), "tiny", overwrite=True)
+    assert (folder / "weights.safetensors").read_bytes() != old
+    assert sorted(p.name for p in zoo_home.iterdir()) == ["tiny"], "the old entry or the staging folder was left"
+
+
+def test_list_skips_dot_folders_that_a_killed_save_left(zoo_home, tiny_backbone, capsys):
+    import shutil
+
+    folder = save_to_zoo(tiny_backbone(), "tiny")
+    shutil.copytree(folder, zoo_home / ".tiny.k1ll3d")  # a staging folder holding a complete entry
+    shutil.copytree(folder, zoo_home / ".tiny.old-0a1b2c3d")
+    assert [e["name"] for e in list_zoo()] == ["zoo:tiny"]
+    assert main(["list", "--json"]) == 0
+    assert [b["name"] for b in json.loads(capsys.readouterr().out)["backbones"] if b["name"].startswith("zoo:")] == [
+        "zoo:tiny"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("feature_dim", "lots", "'feature_dim' is 'lots'; expected a positive int"),
+        ("input_size", "big", r"'input_size' is 'big'; expected null or \[channels, height, width\]"),
+        ("num_source_classes", "10", "'num_source_classes' is '10'; expected an int >= 0"),
+        ("mean", "x", "'mean' is 'x'; expected null or a list of numbers"),
+        ("weights", "../other/weights.safetensors", "'weights' is '../other/weights.safetensors'; expected a file"),
+    ],
+)
+def test_a_zoo_entry_with_a_field_of_the_wrong_type_is_named(zoo_home, tiny_backbone, capsys, field, value, message):
+    save_to_zoo(tiny_backbone(), "tiny")
+    folder = zoo_home / "edited"
+    folder.mkdir()
+    for name in ("weights.safetensors", "backbone.json"):
+        (folder / name).write_bytes((zoo_home / "tiny" / name).read_bytes())
+    index = json.loads((folder / "backbone.json").read_text())
+    index["cfg"][field] = value
+    (folder / "backbone.json").write_text(json.dumps(index))
+    with pytest.raises(TransferkitError, match=message) as error:
+        create_backbone("zoo:edited")
+    assert f"zoo entry {str(folder)!r} is damaged" in str(error.value) and "--out edited --overwrite" in str(
+        error.value
+    )
+    assert main(["list", "--json"]) == 0  # listed without the damaged entry, not with nonsense in its columns
+    names = [b["name"] for b in json.loads(capsys.readouterr().out)["backbones"]]
+    assert "zoo:tiny" in names and "zoo:edited" not in names
+
+
+def test_an_entry_without_its_weights_is_called_damaged_by_its_folder(zoo_home, tiny_backbone):
+    save_to_zoo(tiny_backbone(), "d1")
+    copy = zoo_home / "noweights"
+    copy.mkdir()
+    (copy / "backbone.json").write_bytes((zoo_home / "d1" / "backbone.json").read_bytes())  # still says zoo:d1
+    with pytest.raises(TransferkitError, match="is damaged: its weights file .* is missing") as error:
+        create_backbone("zoo:noweights")
+    text = str(error.value)
+    assert str(copy) in text and "--out noweights --overwrite" in text and "install" not in text

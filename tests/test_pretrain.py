@@ -312,3 +312,22 @@ def test_cli_pretrain_unsupervised_and_fit_on_top(zoo_home, capsys):
         ]
     )
     assert code == 0 and "finetune (zoo:rbm)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["a/b", "../escape", ".hidden", "", "x y"])
+def test_a_bad_zoo_name_is_refused_before_any_training(zoo_home, digits, monkeypatch, capsys, name):
+    from transferkit.pretraining import layerwise, source
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before checking the zoo name")
+
+    monkeypatch.setattr(source, "train_network", no_training)
+    monkeypatch.setattr(layerwise, "pretrain_layerwise", no_training)
+    with pytest.raises(TransferkitError, match=f"zoo name must be letters, digits .*; got {name!r}"):
+        pretrain_supervised(digits.train.inputs, digits.train.labels, name, epochs=1, verbose=False)
+    with pytest.raises(TransferkitError, match="zoo name must be"):
+        source.pretrain_unsupervised(digits.train.inputs, name, {"layers": [8], "epochs": 1}, verbose=False)
+    assert main(["pretrain", "digits", "--out", name, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "zoo name must be letters, digits" in err and err.count("\n") == 1
+    assert not zoo_home.exists() or not any(zoo_home.iterdir())

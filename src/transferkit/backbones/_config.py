@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,9 +83,36 @@ class BackboneCfg:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BackboneCfg:
-        """Inverse of :meth:`to_dict`; unknown keys are ignored."""
+        """Inverse of :meth:`to_dict`; unknown keys are ignored.
+
+        Parameters
+        ----------
+        data : dict
+            Fields of a :class:`BackboneCfg`, as JSON types (lists for tuples).
+
+        Returns
+        -------
+        BackboneCfg
+
+        Raises
+        ------
+        TransferkitError
+            When ``data`` is not a dict, lacks ``name``, ``arch``, ``modality`` or ``feature_dim``,
+            or a field has the wrong type; the message names the field, its value and what was expected.
+        """
+        if not isinstance(data, dict):
+            raise TransferkitError(
+                f"backbone settings are {_short(data)}; expected a JSON object of BackboneCfg fields"
+            )
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
+        missing = [name for name in _REQUIRED if name not in values]
+        if missing:
+            raise TransferkitError(f"backbone settings lack {', '.join(repr(m) for m in missing)}")
+        for key, value in values.items():
+            valid, expected = _FIELD_TYPES[key]
+            if not valid(value):
+                raise TransferkitError(f"backbone setting {key!r} is {_short(value)}; expected {expected}")
         for key in ("input_size", "mean", "std"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
@@ -92,6 +121,57 @@ class BackboneCfg:
     def to_json(self) -> str:
         """:meth:`to_dict` as a JSON string."""
         return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def _is_int(value: Any, low: int) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _optional(check: Any) -> Any:
+    return lambda value: value is None or check(value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_REQUIRED = ("name", "arch", "modality", "feature_dim")
+_MODALITIES = ("image", "text", "audio", "tabular")
+# Checked when a cfg is read from JSON (a zoo entry, a saved model): a hand-edited or damaged file must
+# fail with the field named, not as a TypeError deep inside the network builder or the preprocessor.
+_FIELD_TYPES: dict[str, tuple[Any, str]] = {
+    "name": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
+    "arch": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
+    "modality": (lambda v: v in _MODALITIES, f"one of {', '.join(_MODALITIES)}"),
+    "feature_dim": (lambda v: _is_int(v, 1), "a positive int"),
+    "input_size": (
+        _optional(lambda v: isinstance(v, (list, tuple)) and len(v) == 3 and all(_is_int(s, 1) for s in v)),
+        "null or [channels, height, width], three positive ints",
+    ),
+    "mean": (
+        _optional(lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(_is_number(x) for x in v)),
+        "null or a list of numbers, one per channel",
+    ),
+    "std": (
+        _optional(lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(_is_number(x) and x > 0 for x in v)),
+        "null or a list of positive numbers, one per channel",
+    ),
+    "interpolation": (lambda v: isinstance(v, str), "a string"),
+    "max_length": (_optional(lambda v: _is_int(v, 1)), "null or a positive int"),
+    "weights": (lambda v: isinstance(v, str), "a string"),
+    "sha256": (_optional(lambda v: isinstance(v, str)), "null or a hex string"),
+    "source": (lambda v: isinstance(v, str), "a string"),
+    "num_source_classes": (lambda v: _is_int(v, 0), "an int >= 0"),
+    "pooling": (lambda v: isinstance(v, str), "a string"),
+    "normalize": (lambda v: isinstance(v, bool), "true or false"),
+    "extra": (lambda v: isinstance(v, dict), "an object"),
+    "fine_tuning": (lambda v: isinstance(v, dict), "an object"),
+}
 
 
 def fine_tuning_defaults(cfg: BackboneCfg) -> tuple[dict[str, Any], float | None]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,9 +25,9 @@ from typing import Any
 from safetensors.torch import save_file
 
 from ..errors import TransferkitError, did_you_mean
-from ._config import BackboneCfg, sha256_file, verify_weights
+from ._config import BackboneCfg, sha256_file
 
-__all__ = ["zoo_directory", "list_zoo", "save_to_zoo", "create_zoo_backbone"]
+__all__ = ["zoo_directory", "list_zoo", "save_to_zoo", "create_zoo_backbone", "check_zoo_name"]
 
 _FORMAT = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -38,23 +39,74 @@ def zoo_directory() -> Path:
     return Path(home) / "zoo"
 
 
+def check_zoo_name(name: Any) -> None:
+    """Raise unless ``name`` can name a zoo entry (a folder of the zoo, listed as ``zoo:NAME``).
+
+    Parameters
+    ----------
+    name : str
+        Letters, digits and ``_ . -``, starting with a letter or digit (so never a path or a dot-folder).
+
+    Raises
+    ------
+    TransferkitError
+        Naming the value and the rule.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise TransferkitError(
+            f"zoo name must be letters, digits and _ . - (not starting with one of those); got {name!r}"
+        )
+
+
+def _recreate(folder: Path) -> str:
+    return f"re-create it with `transferkit pretrain DATA --out {folder.name} --overwrite`"
+
+
 def _read_entry(folder: Path) -> dict[str, Any]:
     index = folder / "backbone.json"
     if not index.is_file():
         raise TransferkitError(f"{str(folder)!r} is not a zoo entry: it has no backbone.json")
     try:
-        entry = json.loads(index.read_text())
+        entry = json.loads(index.read_bytes().decode("utf-8"))
+        if not isinstance(entry, dict) or "cfg" not in entry:
+            raise TransferkitError("expected a JSON object with a 'cfg' field")
         entry["cfg"] = BackboneCfg.from_dict(entry["cfg"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise TransferkitError(f"zoo entry {str(folder)!r} has an unreadable backbone.json ({error})") from None
+    except (ValueError, KeyError, TypeError) as error:  # JSON, UTF-8 and BackboneCfg's own field checks
+        raise TransferkitError(
+            f"zoo entry {str(folder)!r} is damaged: its backbone.json is unreadable ({error}); {_recreate(folder)}"
+        ) from None
+    weights = entry["cfg"].weights
+    problem = None
+    if not isinstance(entry.get("kind", "timm"), str):
+        problem = f"'kind' is {entry['kind']!r}; expected timm, native or hf"
+    elif not isinstance(entry.get("provenance", {}), dict):
+        problem = f"'provenance' is {entry['provenance']!r}; expected an object"
+    # a plain name, so that an edited entry cannot make create_backbone read weights from elsewhere
+    elif not weights or "/" in weights or "\\" in weights or ".." in weights:
+        problem = f"cfg 'weights' is {weights!r}; expected a file or folder name inside the entry"
+    if problem:
+        raise TransferkitError(
+            f"zoo entry {str(folder)!r} is damaged: its backbone.json {problem}; {_recreate(folder)}"
+        )
     return entry
 
 
 def list_zoo() -> list[dict[str, Any]]:
-    """Entries of the zoo: dicts with ``name`` (``zoo:NAME``), ``cfg`` and ``provenance``; broken ones skipped."""
+    """Entries of the zoo: dicts with ``name`` (``zoo:NAME``), ``cfg`` and ``provenance``; broken ones skipped.
+
+    Dot-folders are skipped too: they are the staging and set-aside folders of :func:`save_to_zoo`
+    (left behind when it was killed), never entries.
+
+    Returns
+    -------
+    list of dict
+        One per readable entry, sorted by name.
+    """
     root = zoo_directory()
     entries = []
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if folder.name.startswith("."):
+            continue
         if folder.is_dir() and (folder / "backbone.json").is_file():
             try:
                 entry = _read_entry(folder)
@@ -89,10 +141,7 @@ def save_to_zoo(backbone: Any, name: str, *, provenance: dict[str, Any] | None =
     from .text import TransformerBackbone
     from .vision import TimmBackbone
 
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise TransferkitError(
-            f"zoo name must be letters, digits and _ . - (not starting with one of those); got {name!r}"
-        )
+    check_zoo_name(name)
     kinds = {TimmBackbone: "timm", NativeBackbone: "native", TransformerBackbone: "hf"}
     kind = next((k for cls, k in kinds.items() if isinstance(backbone, cls)), None)
     if kind is None:
@@ -128,9 +177,19 @@ def save_to_zoo(backbone: Any, name: str, *, provenance: dict[str, Any] | None =
         cfg = BackboneCfg.from_dict({**backbone.cfg.to_dict(), **fields})
         index = {"format": _FORMAT, "kind": kind, "cfg": cfg.to_dict(), "provenance": provenance or {}}
         (staging / "backbone.json").write_text(json.dumps(index, indent=2, sort_keys=True))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)  # the entry appears whole or not at all
+        # The old entry is set aside (renamed, not deleted) until the new one is in place: a kill at any
+        # instant leaves it whole, at its name or in a dot-folder beside it.
+        aside = root / f".{name}.old-{secrets.token_hex(4)}" if target.exists() else None
+        if aside is not None:
+            os.rename(target, aside)
+        try:
+            os.replace(staging, target)  # the entry appears whole or not at all
+        except BaseException:
+            if aside is not None and not target.exists():
+                os.rename(aside, target)
+            raise
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -151,9 +210,9 @@ def create_zoo_backbone(spec: str) -> Any:
     if kind == "hf":
         from .text import _build
 
-        verify_weights(stored, os.path.join(weights, "model.safetensors"))
+        _verify_entry_weights(folder, stored, os.path.join(weights, "model.safetensors"))
         return _build(cfg)
-    verify_weights(stored, weights)
+    _verify_entry_weights(folder, stored, weights)
     from .vision import load_state_dict_file
 
     state = load_state_dict_file(weights)
@@ -178,3 +237,17 @@ def create_zoo_backbone(spec: str) -> Any:
             f"{len(missing)} missing and {len(unexpected)} unexpected tensors"
         )
     return backbone.eval() if backbone is not None else TimmBackbone(cfg, module.eval())
+
+
+def _verify_entry_weights(folder: Path, stored: BackboneCfg, path: str) -> None:
+    """Like :func:`verify_weights`, but the message names the entry and how to repair it, not an install."""
+    if not os.path.isfile(path):
+        raise TransferkitError(
+            f"zoo entry {str(folder)!r} is damaged: its weights file {path!r} is missing; {_recreate(folder)}"
+        )
+    actual = sha256_file(path)
+    if stored.sha256 is not None and actual != stored.sha256:
+        raise TransferkitError(
+            f"zoo entry {str(folder)!r} is damaged: its weights {path!r} have sha256 {actual[:16]}…, expected "
+            f"{stored.sha256[:16]}… (the file is corrupt or was replaced); {_recreate(folder)}"
+        )

@@ -28,7 +28,7 @@ from .. import __version__
 from .._progress import quiet_unless
 from ..backbones import create_backbone
 from ..backbones.native import NATIVE_ARCHS, build_native, native_cfg
-from ..backbones.zoo import save_to_zoo, zoo_directory
+from ..backbones.zoo import check_zoo_name, save_to_zoo, zoo_directory
 from ..errors import DataError, TransferkitError
 from ..training import TrainConfig, TransferNetwork, predict_logits, train_network
 
@@ -101,6 +101,7 @@ def _modality(X: Any) -> str:
 
 
 def _check_name(name: str, overwrite: bool) -> None:
+    check_zoo_name(name)  # the rule save_to_zoo applies, checked before training rather than after it
     if not overwrite and (zoo_directory() / str(name)).exists():
         raise TransferkitError(
             f"zoo entry {name!r} already exists at {str(zoo_directory() / name)!r}; "
