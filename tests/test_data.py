@@ -332,3 +332,16 @@ def test_npz_labels_with_nan_or_fractions_are_refused(tmp_path):
 def test_few_shot_indices_refuses_labels_it_would_misread(labels, message):
     with pytest.raises(DataError, match=message):
         few_shot_indices(labels, 1, 0)
+
+
+def test_the_zoo_and_home_data_share_one_default_home(monkeypatch, tmp_path):
+    from transferkit._home import transferkit_home
+    from transferkit.backbones.zoo import zoo_directory
+    from transferkit.data.builtin import _home_data
+
+    monkeypatch.delenv("TRANSFERKIT_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert transferkit_home() == tmp_path / ".local" / "share" / "transferkit"
+    assert zoo_directory().parent == _home_data().parent == transferkit_home()
+    monkeypatch.setenv("TRANSFERKIT_HOME", str(tmp_path / "elsewhere"))
+    assert zoo_directory() == tmp_path / "elsewhere" / "zoo" and _home_data() == tmp_path / "elsewhere" / "data"

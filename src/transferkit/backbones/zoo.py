@@ -24,6 +24,7 @@ from typing import Any
 
 from safetensors.torch import save_file
 
+from .._home import transferkit_home
 from ..errors import TransferkitError, did_you_mean
 from ._config import BackboneCfg, sha256_file
 
@@ -35,8 +36,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 def zoo_directory() -> Path:
     """``$TRANSFERKIT_HOME/zoo``, by default ``~/.local/share/transferkit/zoo``."""
-    home = os.environ.get("TRANSFERKIT_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share", "transferkit")
-    return Path(home) / "zoo"
+    return transferkit_home() / "zoo"
 
 
 def check_zoo_name(name: Any) -> None:

@@ -59,7 +59,9 @@ def _env_data() -> Path | None:
 
 
 def _home_data() -> Path:
-    return Path(os.environ.get("TRANSFERKIT_HOME") or "~/.transferkit").expanduser() / "data"
+    from .._home import transferkit_home
+
+    return transferkit_home() / "data"
 
 
 def _candidate_dirs(data_dir: str | os.PathLike | None, sub: str, extra: tuple[Path, ...] = ()) -> list[Path]:
