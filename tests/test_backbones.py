@@ -172,3 +172,12 @@ def test_weights_file_that_is_not_weights_is_a_clear_error(tmp_path):
         (tmp_path / name).write_text("not weights")
         with pytest.raises(TransferkitError, match=f"cannot read weights from .*{name}"):
             load_state_dict_file(str(tmp_path / name))
+
+
+@pytest.mark.parametrize("name", [None, 123])
+def test_create_backbone_names_a_name_that_is_not_a_string(name):
+    from transferkit.backbones import create_backbone
+    from transferkit.errors import TransferkitError
+
+    with pytest.raises(TransferkitError, match=f"a backbone name must be a string .*; got {name!r}"):
+        create_backbone(name)

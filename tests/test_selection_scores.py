@@ -320,3 +320,18 @@ def test_scores_refuse_probabilities_given_as_labels() -> None:
     with pytest.raises(DataError, match="labels holds non-integer numbers"):
         logme(rng.normal(size=(30, 4)), labels + 0.5)
     assert nce(labels.astype(float), labels) == pytest.approx(0.0)  # whole numbers stored as floats are labels
+
+
+def test_scores_and_distances_refuse_inputs_they_would_misread() -> None:
+    rng = np.random.default_rng(0)
+    features, labels = rng.normal(size=(30, 4)), np.arange(30) % 3
+    with pytest.raises(DataError, match=r"features holds values as large as [0-9.]+e\+200; scale them"):
+        logme(features * 1e200, labels)
+    with pytest.raises(DataError, match="features holds complex numbers"):
+        hscore(features + 1j, labels)
+    for bandwidth in ("x", True, [1, 2]):
+        with pytest.raises(DataError, match="bandwidth is .*; expected a positive finite number"):
+            mmd(features, features + 1, bandwidth=bandwidth)
+    for seed in (-1, "x", 1.5):
+        with pytest.raises(DataError, match="seed is .*; expected an int >= 0"):
+            proxy_a_distance(features, features + 1, seed=seed)

@@ -487,4 +487,4 @@ def test_strategies_round_trip_through_json_and_refuse_bad_settings(name):
     strategy = get_strategy(name, lr_decay=0.5)
     assert strategy_from_dict(json.loads(strategy.to_json())) == strategy
     with pytest.raises(TransferkitError, match="'lr_decay' parameter"):
-        get_strategy(name, lr_decay=2.0).validate()
+        get_strategy(name, lr_decay=2.0)  # refused when made, not at the end of a feature extraction

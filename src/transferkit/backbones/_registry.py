@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from ..errors import did_you_mean
+from ..errors import TransferkitError, did_you_mean
 from ._base import Backbone
 from ._config import BackboneCfg
 
@@ -84,6 +84,8 @@ def create_backbone(name: str) -> Backbone:
     TransferkitError
         When weights are missing, corrupt or would have to be downloaded.
     """
+    if not isinstance(name, str):
+        raise TransferkitError(f"a backbone name must be a string (see `transferkit list`); got {name!r}")
     prefix, sep, rest = name.partition(":")
     if sep and prefix in _PREFIXES:
         module, function = _PREFIXES[prefix].split(":")

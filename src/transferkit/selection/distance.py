@@ -101,7 +101,11 @@ def mmd(a: Any, b: Any, *, kernel: str = "gaussian", bandwidth: float | None = N
         return float(gap @ gap)
     if bandwidth is None:
         bandwidth = _median_bandwidth(np.vstack([a, b]))
-    elif not (np.isfinite(bandwidth) and bandwidth > 0):
+    elif (
+        isinstance(bandwidth, (bool, np.bool_))
+        or not isinstance(bandwidth, (int, float, np.integer, np.floating))
+        or not (np.isfinite(bandwidth) and bandwidth > 0)
+    ):
         raise DataError(f"bandwidth is {bandwidth!r}; expected a positive finite number or None")
     scale = 2.0 * float(bandwidth) ** 2
     k_aa = np.exp(-_squared_distances(a, a) / scale)  # (N, N)
@@ -155,6 +159,8 @@ def proxy_a_distance(a: Any, b: Any, *, seed: int = 0) -> float:
     a, b = _pair(a, b, min_rows=2)  # (N, D), (M, D)
     x = np.vstack([a, b])  # (N + M, D)
     domain = np.repeat([0, 1], [len(a), len(b)])  # (N + M,)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DataError(f"seed is {seed!r}; expected an int >= 0")
     folds = StratifiedKFold(n_splits=min(_FOLDS, len(a), len(b)), shuffle=True, random_state=seed)
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, class_weight="balanced"))
     predicted = cross_val_predict(classifier, x, domain, cv=folds)  # (N + M,)

@@ -22,6 +22,8 @@ _TINY = np.finfo(np.float64).tiny  # guards a division by an exactly zero norm
 
 def _as_matrix(values: Any, name: str) -> np.ndarray:
     """``values`` as a finite float64 ``(N, D)`` array with N, D >= 1, else :class:`DataError`."""
+    if np.iscomplexobj(values):  # a cast to float would drop the imaginary part without a word
+        raise DataError(f"{name} holds complex numbers; expected a real (N, D) array")
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -31,6 +33,8 @@ def _as_matrix(values: Any, name: str) -> np.ndarray:
     if not np.isfinite(array).all():
         bad = int((~np.isfinite(array)).sum())
         raise DataError(f"{name} contains {bad} NaN or infinite values; expected finite numbers")
+    if (largest := float(np.abs(array).max())) > 1e100:  # squares and Gram matrices would overflow to inf
+        raise DataError(f"{name} holds values as large as {largest:.3g}; scale them (e.g. standardise) first")
     return array
 
 

@@ -72,7 +72,7 @@ def get_strategy(name: str | Strategy, **params: Any) -> Strategy:
     UnknownNameError
         For an unknown name.
     TransferkitError
-        For a setting the strategy does not have.
+        For a setting the strategy does not have, or a value its own checks refuse.
     """
     if isinstance(name, Strategy):
         return name
@@ -83,7 +83,10 @@ def get_strategy(name: str | Strategy, **params: Any) -> Strategy:
     unknown = sorted(set(params) - fields)
     if unknown:
         raise TransferkitError(f"strategy {name!r} has no setting {unknown[0]!r}; its settings are {sorted(fields)}")
-    return cls(**params)
+    strategy = cls(**params)
+    if hasattr(strategy, "validate"):  # a bad setting is named here, not at the end of feature extraction
+        strategy.validate()
+    return strategy
 
 
 def strategy_from_dict(data: dict[str, Any]) -> Strategy:
