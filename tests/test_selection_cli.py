@@ -199,3 +199,32 @@ def test_held_out_check_overturns_the_rule_only_beyond_one_standard_error(probe_
     choice = choose_strategy(inputs, labels, make_estimator=make, backbone=backbone)
     assert choice.proposed == "lp-ft" and choice.held_out_size == 20
     assert choice.strategy == expected, choice.reasons
+
+
+def test_rank_all_skips_zoo_mlps_that_cannot_read_the_image_size(zoo_home):
+    from transferkit.pretraining import LayerwiseConfig, pretrain_unsupervised
+    from transferkit.selection.rank import _readable_at, candidate_backbones
+
+    digits = load_dataset("digits").train
+    pretrain_unsupervised(
+        digits.inputs[:50], "tiny-ae", LayerwiseConfig(method="ae", layers=(8,), epochs=1), verbose=False
+    )
+    names = candidate_backbones("image")
+    assert "zoo:tiny-ae" in names
+    assert _readable_at(names, None) == names and _readable_at(names, 8) == names  # its own 8x8 size is fine
+    with pytest.warns(UserWarning, match="skipping zoo:tiny-ae: an MLP over images of one size cannot read"):
+        assert _readable_at(names, 128) == [name for name in names if name != "zoo:tiny-ae"]
+
+
+def test_rank_backbones_checks_every_name_before_extracting(monkeypatch):
+    from transferkit.errors import UnknownNameError
+
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("features extracted before every name was checked")
+
+    monkeypatch.setattr("transferkit.selection.rank.extract_features", no_extraction)
+    digits = load_dataset("digits").train
+    with pytest.raises(UnknownNameError, match="no-such-net"):
+        rank_backbones(
+            digits.inputs[:10], digits.labels[:10], ["efficientnet_lite0.random", "zoo:no-such-net"], modality="image"
+        )

@@ -7,6 +7,7 @@ fit that follows reuses them) and scored with a transferability score; higher is
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -58,6 +59,27 @@ class RankedBackbone:
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-able dict."""
         return asdict(self)
+
+
+def _readable_at(names: list[str], image_size: int | None) -> list[str]:
+    """``names`` less the zoo MLPs that read one image size only, when ``image_size`` is another (with a warning):
+    "all" means every candidate that can be ranked at that size, not an error over one of them."""
+    if image_size is None:
+        return names
+    from ..backbones.zoo import list_zoo
+
+    fixed = {
+        entry["name"]: entry["cfg"].input_size[1]
+        for entry in list_zoo()
+        if entry["cfg"].arch == "mlp" and entry["cfg"].modality == "image" and entry["cfg"].input_size
+    }
+    skipped = [name for name in names if name in fixed and fixed[name] != image_size]
+    if skipped:
+        warnings.warn(
+            f"skipping {', '.join(skipped)}: an MLP over images of one size cannot read image_size={image_size}",
+            stacklevel=3,
+        )
+    return [name for name in names if name not in skipped]
 
 
 def candidate_backbones(modality: str) -> list[str]:
@@ -138,7 +160,7 @@ def rank_backbones(
     if score not in SCORES:
         raise did_you_mean("transferability score", score, SCORES)
     if backbones == "all":
-        names = candidate_backbones(modality)
+        names = _readable_at(candidate_backbones(modality), image_size)
     elif isinstance(backbones, str):  # one name, or "a,b": not its letters
         names = [name.strip() for name in backbones.split(",") if name.strip()]
     else:
@@ -149,12 +171,13 @@ def rank_backbones(
     if labels.ndim != 1 or len(labels) != len(inputs):
         raise DataError(f"labels must be 1-D with one label per input; got shape {labels.shape} for {len(inputs)}")
     function, reads = SCORES[score]
+    candidates = {name: create_backbone(name) for name in names}  # every name checked before any extraction
+    for name, backbone in candidates.items():
+        if backbone.cfg.modality != modality:
+            raise DataError(f"backbone {name!r} reads {backbone.cfg.modality} but the data is {modality}")
     results = []
     with quiet_unless(verbose):
-        for name in names:
-            backbone = create_backbone(name)
-            if backbone.cfg.modality != modality:
-                raise DataError(f"backbone {name!r} reads {backbone.cfg.modality} but the data is {modality}")
+        for name, backbone in candidates.items():
             started = time.perf_counter()
             if reads == "features":
                 extracted = extract_features(
