@@ -352,3 +352,58 @@ def test_training_options_a_probe_ignores_are_named_in_a_warning(tmp_path, capsy
     status, _, err = _run(capsys, *argv)
     assert status == 0, err
     assert "warning: --epochs ignored: --strategy classical trains no network" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["extract", "{csv}", "--backbone", "minilm_l6.sentence", "--out", "{csv}"], "--out '{csv}' is the input data"),
+        (["rank", "{csv}", "--backbones", "minilm_l6.sentence", "--json", "{csv}"], "is the input data file"),
+        (["fit", "{csv}", "--strategy", "classical", "--json", "{tmp}/sub/../reviews.csv"], "is the input data file"),
+        (["fit", "{csv}", "--json", "{tmp}/hard-link.csv"], "is the input data file"),
+        (["fit", "{csv}", "--label-descriptions", "{tmp}/d.json", "--json", "{tmp}/d.json"], "--label-descriptions"),
+        (["adapt", "--source", "{csv}", "--target", "{tmp}/b.csv", "--json", "{tmp}/b.csv"], "the --target data file"),
+        (["transfer-lr", "--source", "{csv}", "--target", "{tmp}/b.csv", "--json", "{csv}"], "the --source data"),
+        (["similarity", "{csv}", "{tmp}/b.csv", "--json", "{tmp}/b.csv"], "the second data file"),
+        (["curve", "{csv}", "--json", "{csv}"], "is the input data file"),
+        (["fit", "{images}", "--out", "{images}"], "is the input data folder"),
+        (["fit", "{images}", "--out", "{images}/run"], "is inside the input data folder"),
+        (["extract", "{images}", "--out", "{images}/circle/0.png"], "is inside the input data folder"),
+        (["fit", "{tmp}/model", "--out", "{tmp}"], "would overwrite the input data folder '{tmp}/model'"),
+        (["export", "{tmp}/m", "--format", "safetensors", "--out", "{tmp}/m/weights.safetensors"], "saved model"),
+    ],
+)
+def test_an_output_never_replaces_an_input(argv, fragment, tmp_path, capsys):
+    places = {"tmp": str(tmp_path), "csv": _reviews(tmp_path / "reviews.csv"), "images": str(tmp_path / "shapes")}
+    _reviews(tmp_path / "b.csv")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "hard-link.csv").hardlink_to(tmp_path / "reviews.csv")
+    (tmp_path / "d.json").write_text('{"pos": ["good"], "neg": ["awful"]}')
+    _image_folder(tmp_path / "shapes", per_class=2)
+    _image_folder(tmp_path / "model", per_class=2)  # a data folder where fit --out writes its model/
+    (tmp_path / "m").mkdir()
+    for name in ("config.json", "weights.safetensors"):
+        (tmp_path / "m" / name).write_text("kept")
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    _assert_user_error(
+        capsys, [a.format(**places) for a in argv] + ["--quiet"], fragment.format(**places), "choose another output"
+    )
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["adapt", "--source", "{csv}", "--target", "{csv}", "--method", ","], "--method needs at least one name"),
+        (
+            ["adapt", "--source", "{csv}", "--target", "{csv}", "--method", "coral, coral"],
+            "--method names 'coral' twice",
+        ),
+        (["rank", "{csv}", "--backbones", "minilm_l6.sentence,minilm_l6.sentence"], "'minilm_l6.sentence' twice"),
+        (["rank", "{csv}", "--backbones", " , "], "--backbones needs at least one name"),
+        (["fit", "{csv}", "--baselines", "classical,classical"], "--baselines names 'classical' twice"),
+    ],
+)
+def test_list_options_refuse_an_empty_list_and_a_name_twice(argv, fragment, tmp_path, capsys):
+    places = {"csv": _reviews(tmp_path / "reviews.csv")}
+    _assert_user_error(capsys, [a.format(**places) for a in argv] + ["--quiet"], fragment)

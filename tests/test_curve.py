@@ -161,10 +161,14 @@ def test_parallel_fits_give_the_same_curve():
         (["--labels-per-class", "500"], "labels per class"),
         (["--seeds", "0"], "--seeds"),
         (["--jobs", "0"], "--jobs"),
+        (["--labels-per-class", "2,1,2"], "--labels-per-class names 2 twice in '2,1,2'"),
+        (["--strategies", "linear-probe,scratch,linear-probe"], "--strategies names 'linear-probe' twice"),
+        (["--strategies", ","], "--strategies needs at least one name"),
     ],
 )
 def test_curve_mistakes_are_one_line_errors(argv, fragment, tmp_path, capsys):
-    status = main(["curve", "digits", "--out", str(tmp_path / "c"), "--quiet", *argv])
+    status = main(["curve", "digits", "--out", str(tmp_path / "c" / "run"), "--quiet", *argv])
     err = capsys.readouterr().err
     lines = [line for line in err.strip().splitlines() if line.startswith("transferkit: error")]
     assert status == 2 and len(lines) == 1 and fragment in lines[0], err
+    assert list(tmp_path.iterdir()) == []  # a refused run leaves no empty --out folder (nor its parent)

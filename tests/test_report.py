@@ -173,8 +173,11 @@ def test_records_of_other_commands_and_old_fit_records(tmp_path):
     rank = {"dataset": "digits", "score": "logme", "ranking": [{"rank": 1, "name": "a", "score": 1.5}]}
     old_fit = {"dataset": "digits", "strategy": "linear-probe", "accuracy": 0.8, "accuracy_per_seed": [0.8],
                "baselines": {"scratch": 0.6}, "labels_per_class": 5, "gain": None}  # fmt: skip
+    transfer_lr = {"source": "hello", "target": "digits", "representation": "raw", "rows": [{"k": 4}]}
+    pretrain = {"name": "tiny", "path": "zoo/tiny", "provenance": {"data": "mnist"}}
     assert record_kind(rank) == "rank" and record_kind(old_fit) == "fit" and record_kind({"x": 1}) == "run"
-    page = render_report([("rank.json", rank), ("fit.json", old_fit), ("other.json", {"note": "hello"})])
+    assert record_kind(transfer_lr) == "transfer-lr" and record_kind(pretrain) == "pretrain"
+    page = render_report([("rank.json", rank), ("fit.json", old_fit), ("lr.json", transfer_lr), ("p.json", pretrain)])
     _check_page(page)
     assert "logme" in page and "0.800" in page and "scratch" in page and "hello" in page
 
@@ -229,3 +232,53 @@ def test_fit_writes_its_report_and_the_report_command_combines_runs(tmp_path, ca
     assert "--out" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+_MODEL_CONFIG = {"format": "transferkit-model", "format_version": 1, "strategy": "linear-probe", "classes": ["a"]}
+
+
+@pytest.mark.parametrize(
+    ("record", "fragment"),
+    [
+        ({"kind": "fit"}, "fit record '{file}': field 'accuracy' is missing"),
+        ({"kind": "fit", "methods": [{"name": "lp", "accuracy": 0.9, "ci95": [0.8]}]}, "'methods[0].ci95'"),
+        ({"kind": "curve"}, "curve record '{file}': field 'labels_per_class' is missing"),
+        ({"kind": "curve", "labels_per_class": [1, 2]}, "field 'methods' is missing"),
+        ({}, "'{file}' is not a transferkit run record: it has no 'kind'"),
+        ({"kind": "banana"}, "kind 'banana' is unknown; expected one of fit, curve, rank"),
+        (_MODEL_CONFIG, "is not a transferkit run record"),
+    ],
+)
+def test_report_refuses_what_is_not_a_run_record(record, fragment, tmp_path, capsys):
+    file = tmp_path / "run" / "run.json"
+    file.parent.mkdir()
+    file.write_text(json.dumps(record))
+    with pytest.raises(DataError, match=re.escape(fragment.format(file=file))):
+        load_record(file)
+    with pytest.raises(DataError, match="run record|field"):
+        render_report([("r.json", record)])
+    assert main(["report", str(file.parent)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("transferkit: error:") and fragment.format(file=file) in err
+    assert not (file.parent / "report.html").exists()
+
+
+def test_a_damaged_part_of_a_curve_record_is_named_not_a_traceback(tmp_path):
+    record = _curve_record()
+    damaged = {**record, "methods": [{**record["methods"][0], "points": record["methods"][0]["points"][:1]}]}
+    with pytest.raises(DataError, match=r"methods\[0\].points' is missing or not a list of 3 objects"):
+        render_report([("c.json", damaged)])
+    with pytest.raises(DataError, match="curve record 'c.json' cannot be shown: field 'ci95' is missing"):
+        render_report([("c.json", {**record, "gains": [{"method": "linear-probe", "k": 1}]})])
+
+
+def test_report_out_never_replaces_the_record_it_reads(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps(_curve_record()))
+    before = (run / "run.json").read_bytes()
+    for argv in (["report", str(run)], ["report", str(tmp_path / "." / "run" / "run.json")]):
+        assert main([*argv, "--out", str(run / "run.json")]) == 2
+        err = capsys.readouterr().err
+        assert f"--out '{run / 'run.json'}' is the run record that report reads; choose another output path" in err
+    assert (run / "run.json").read_bytes() == before and sorted(p.name for p in run.iterdir()) == ["run.json"]

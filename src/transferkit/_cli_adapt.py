@@ -58,10 +58,11 @@ def pair_from_args(args: argparse.Namespace) -> Any:
 
 def _methods(spec: str) -> list[str]:
     from .adaptation.run import METHODS, check_method
+    from .cli import comma_names
 
     if spec == "all":
         return list(METHODS)
-    return [check_method(name.strip()) for name in spec.split(",") if name.strip()]
+    return [check_method(name) for name in comma_names(spec, "--method", "dann,coral or all")]
 
 
 def command_adapt(args: argparse.Namespace) -> int:

@@ -292,11 +292,12 @@ def _add_report_fields(record: dict[str, Any], labelled: list[tuple[dict, str]],
 
 
 def _baseline_names(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in ("scratch", "classical")]
-    if unknown or not names:
+    from .cli import comma_names
+
+    names = comma_names(text, "--baselines", "scratch,classical")
+    if any(name not in ("scratch", "classical") for name in names):
         raise TransferkitError(f"--baselines takes scratch and/or classical, comma-separated; got {text!r}")
-    return list(dict.fromkeys(names))
+    return names
 
 
 def _report_choice(model: Any, seed: int) -> dict[str, Any] | None:

@@ -73,28 +73,27 @@ def _slug(text: str) -> str:
 
 def command_curve(args: argparse.Namespace) -> int:
     """Run ``transferkit curve``; see the module docstring."""
-    from .cli import _print_table, positive_ints
+    from .cli import _print_table, comma_names, positive_ints
     from .data import load_dataset
     from .report import curve_figure, save_figure, write_report
     from .report.curve import describe_labels_saved, run_curve
     from .report.records import RECORD_FILE, REPORT_FILE
 
     started = time.perf_counter()
-    ks = positive_ints(args.labels_per_class, "--labels-per-class")
+    ks = positive_ints(args.labels_per_class, "--labels-per-class", distinct=True)
     if args.seeds < 1:
         raise TransferkitError(f"--seeds must be a positive number of labelled draws; got {args.seeds}")
     if args.jobs < 1:
         raise TransferkitError(f"--jobs must be a positive number of processes; got {args.jobs}")
     if args.scratch_steps is not None and args.scratch_steps < 1:
         raise TransferkitError(f"--scratch-steps must be a positive number of steps; got {args.scratch_steps}")
-    strategies = [name.strip() for name in args.strategies.split(",") if name.strip()]
+    strategies = comma_names(args.strategies, "--strategies", "linear-probe,scratch,classical")
     data = args.data or DEFAULT_CURVE_DATA
     out = Path(args.out or Path("runs") / f"curve-{_slug(data)}")
     split = load_dataset(data, test_size=args.test_size, text_column=args.text_column, label_column=args.label_column)
     seeds = [args.seed + i for i in range(args.seeds)]
     if out.exists() and not out.is_dir():
         raise TransferkitError(f"--out {str(out)!r} is a file; expected a folder for the curve's files")
-    out.mkdir(parents=True, exist_ok=True)
     print(
         f"transferkit curve: {data} ({split.train.modality}, {len(split.train.classes)} classes), "
         f"k = {', '.join(map(str, sorted(set(ks))))} labels per class, {len(seeds)} seed{'s' * (len(seeds) > 1)}, "
@@ -120,6 +119,7 @@ def command_curve(args: argparse.Namespace) -> int:
     for entry in record["labels_saved"]:
         print(f"k={entry['k']}: {entry['method']} {entry['accuracy']:.3f}; {describe_labels_saved(entry)}")
     figure = curve_figure(record)
+    out.mkdir(parents=True, exist_ok=True)  # only now: a run refused or failing leaves no empty folder behind
     for suffix in ("png", "svg"):
         save_figure(figure, out / f"curve.{suffix}")
     record["plots"] = ["curve.png", "curve.svg"]

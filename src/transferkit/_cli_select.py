@@ -55,10 +55,11 @@ def add_parsers(commands: Any) -> None:
 def command_rank(args: argparse.Namespace) -> int:
     """Score each candidate backbone on the labelled training examples and print the ranking."""
     from ._cli_fit import data_and_labels_per_class
-    from .cli import _print_table
+    from .cli import _print_table, comma_names
     from .data import few_shot_indices, load_dataset
     from .selection import rank_backbones
 
+    names = "all" if args.backbones == "all" else comma_names(args.backbones, "--backbones", "NAME,NAME or all")
     data, k = data_and_labels_per_class(args)
     split = load_dataset(data, text_column=args.text_column, label_column=args.label_column)
     train = (
@@ -66,9 +67,6 @@ def command_rank(args: argparse.Namespace) -> int:
         if k is None
         else split.train.subset(few_shot_indices(split.train.labels, k, args.seed, split.train.classes))
     )
-    names = "all" if args.backbones == "all" else [n.strip() for n in args.backbones.split(",") if n.strip()]
-    if not names:
-        raise TransferkitError(f"--backbones needs names or 'all'; got {args.backbones!r}")
     print(
         f"transferkit rank: {data} ({train.modality}), {len(train)} labelled examples"
         + (f" ({k} per class, seed {args.seed})" if k is not None else "")

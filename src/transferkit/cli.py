@@ -222,8 +222,29 @@ def _command_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def positive_ints(spec: str, option: str, example: str = "1,5,10") -> list[int]:
-    """``"512,256"`` -> ``[512, 256]``; a clear error naming ``option`` for anything else."""
+def positive_ints(spec: str, option: str, example: str = "1,5,10", *, distinct: bool = False) -> list[int]:
+    """``"512,256"`` -> ``[512, 256]``; a clear error naming ``option`` for anything else.
+
+    Parameters
+    ----------
+    spec : str
+        The option's value, comma-separated.
+    option : str
+        The option, for the message (e.g. ``"--labels-per-class"``).
+    example : str, default="1,5,10"
+        A valid value, shown in the message.
+    distinct : bool, default=False
+        Whether a value given twice is an error (a list of budgets) rather than meant (layer widths).
+
+    Returns
+    -------
+    list of int
+
+    Raises
+    ------
+    TransferkitError
+        When ``spec`` holds no int, one below 1, or (with ``distinct``) one twice.
+    """
     try:
         values = [int(part) for part in spec.split(",") if part.strip()]
     except ValueError:
@@ -232,7 +253,44 @@ def positive_ints(spec: str, option: str, example: str = "1,5,10") -> list[int]:
         raise TransferkitError(
             f"{option} must be positive ints separated by commas, e.g. {example}. Got {spec!r} instead."
         )
+    if distinct:
+        _refuse_repeats(values, spec, option)
     return values
+
+
+def comma_names(spec: str, option: str, example: str) -> list[str]:
+    """``"a, b"`` -> ``["a", "b"]``: a list option's names, none missing and none twice.
+
+    Parameters
+    ----------
+    spec : str
+        The option's value, comma-separated.
+    option : str
+        The option, for the message (e.g. ``"--method"``).
+    example : str
+        A valid value, shown in the message.
+
+    Returns
+    -------
+    list of str
+        The names, stripped, in the order given.
+
+    Raises
+    ------
+    TransferkitError
+        When ``spec`` names nothing (``""``, ``","``) or a name twice.
+    """
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    if not names:
+        raise TransferkitError(f"{option} needs at least one name, e.g. {example}; got {spec!r}")
+    _refuse_repeats(names, spec, option)
+    return names
+
+
+def _refuse_repeats(values: list[Any], spec: str, option: str) -> None:
+    # A repeat is a typo, not a request: it would run (and report) the same thing twice, or be dropped unsaid.
+    if repeated := [value for n, value in enumerate(values) if value in values[:n]]:
+        raise TransferkitError(f"{option} names {repeated[0]!r} twice in {spec!r}; give each once")
 
 
 def _zoo_input(cfg: Any) -> str:
@@ -407,6 +465,65 @@ _OUTPUT_OPTIONS = {
     "export": [("out", "--out", False)],
     **{name: [("json", "--json", False)] for name in ("adapt", "rank", "similarity", "pretrain", "transfer-lr")},
 }
+# what a command writes inside an output folder, checked against its inputs as well
+_WRITTEN_INSIDE = {
+    ("fit", "out"): ("run.json", "report.html", "model", "checkpoints"),
+    ("curve", "out"): ("run.json", "report.html", "curve.png", "curve.svg"),
+}
+# (argument, what it is) of every path a command reads; "runs" and "model_dir" stand for the files read inside
+_INPUT_ARGUMENTS = {
+    "fit": [("data", "the input data {kind}"), ("label_descriptions", "the --label-descriptions file")],
+    **{name: [("data", "the input data {kind}")] for name in ("curve", "extract", "rank", "pretrain")},
+    "similarity": [("first", "the first data {kind}"), ("second", "the second data {kind}")],
+    **{
+        name: [("source", "the --source data {kind}"), ("target", "the --target data {kind}")]
+        for name in ("adapt", "transfer-lr")
+    },
+    "report": [("runs", "the run record that report reads")],
+    "export": [("model_dir", "a file of the saved model that export reads")],
+}
+
+
+def _input_paths(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(path, what it is) of every existing file or folder the command will read."""
+    from .report.records import RECORD_FILE
+
+    paths = []
+    for attribute, what in _INPUT_ARGUMENTS.get(args.command, ()):
+        values = getattr(args, attribute, None)
+        for value in values if isinstance(values, list) else [values]:
+            if not isinstance(value, str):
+                continue
+            if attribute == "runs" and os.path.isdir(value):
+                value = os.path.join(value, RECORD_FILE)
+            if attribute == "model_dir":
+                folder = _model_folder(value)
+                paths += [(str(folder / name), what) for name in ("config.json", "weights.safetensors")]
+                continue
+            paths.append((value, what))
+    return [(path, what) for path, what in paths if os.path.exists(path)]
+
+
+def _check_outputs_spare_inputs(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an output that would replace (or write into the folder of) an input."""
+    inputs = [(os.path.realpath(path), path, what) for path, what in _input_paths(args)]
+    for attribute, option, _ in _OUTPUT_OPTIONS.get(args.command, ()):
+        if not isinstance(value := getattr(args, attribute, None), str):
+            continue
+        written = [value] + [os.path.join(value, name) for name in _WRITTEN_INSIDE.get((args.command, attribute), ())]
+        for target in written:
+            real = os.path.realpath(target)
+            for input_real, input_path, what in inputs:
+                folder_input = os.path.isdir(input_path)
+                what = what.format(kind="folder" if folder_input else "file")
+                if real == input_real or (os.path.exists(target) and os.path.samefile(target, input_path)):
+                    place = f"is {what}" if target == value else f"would overwrite {what} {target!r}"
+                    raise TransferkitError(f"{option} {value!r} {place}; choose another output path")
+                if folder_input and real.startswith(input_real.rstrip(os.sep) + os.sep):
+                    # new files in a data folder change the data: an image folder would gain a class
+                    raise TransferkitError(
+                        f"{option} {value!r} is inside {what} {input_path!r}; choose another output path"
+                    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -439,6 +556,7 @@ def main(argv: list[str] | None = None) -> int:
         for attribute, option, folder in _OUTPUT_OPTIONS.get(args.command, ()):
             if isinstance(value := getattr(args, attribute, None), str):  # checked before hours of work, not after
                 check_output_path(value, option, folder=folder)
+        _check_outputs_spare_inputs(args)
         if (size := getattr(args, "image_size", None)) is not None and size < 1:
             raise TransferkitError(f"--image-size must be a positive number of pixels; got {size}")
         if (seed := getattr(args, "seed", None)) is not None and seed < 0:

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write
-from ..errors import DataError
+from ..errors import DataError, TransferkitError
 from .curve import describe_labels_saved
-from .records import load_record, record_kind
+from .records import check_record, load_record, record_kind
 
 __all__ = ["render_report", "write_report"]
 
@@ -330,18 +330,35 @@ def render_report(records: Sequence[tuple[str, dict[str, Any]]], *, title: str |
     -------
     str
         A complete HTML5 document that references nothing outside itself.
+
+    Raises
+    ------
+    DataError
+        When there is no record, or one is not a run record the page can show
+        (:func:`~transferkit.report.records.check_record`).
     """
     if not records:
         raise DataError("a report needs at least one run record")
     sections, links = [], []
     for number, (source, record) in enumerate(records, start=1):
-        kind = record_kind(record)
-        if kind == "curve":
-            body = _curve_section(record, number)
-        elif kind == "fit":
-            body = _fit_section(record, number)
-        else:
-            body = _generic_section(record, kind, number)
+        kind = check_record(record, source)
+        try:
+            if kind == "curve":
+                body = _curve_section(record, number)
+            elif kind == "fit":
+                body = _fit_section(record, number)
+            else:
+                body = _generic_section(record, kind, number)
+        except TransferkitError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            # Records are files people edit; a part check_record does not look into is still named, not a traceback.
+            problem = (
+                f"field {error.args[0]!r} is missing"
+                if isinstance(error, KeyError)
+                else f"a field is malformed: {error}"
+            )
+            raise DataError(f"{kind} record {source!r} cannot be shown: {problem}") from error
         sections.append(
             f'<section class="run" id="run-{number}">{body}<p class=source>record: {_e(source)}</p></section>'
         )

@@ -1,8 +1,12 @@
 """Run records: the JSON every command writes, read back for the report.
 
 A run record is one JSON object. ``kind`` says which command wrote it (``"fit"``, ``"curve"``);
-records written before ``kind`` existed are recognised by their fields (``accuracy`` and
-``baselines``: fit; ``ranking``: rank; ``methods`` with ``source`` and ``target``: adapt).
+records written before ``kind`` existed, and the ``--json`` files of the other commands, are
+recognised by their fields (``accuracy`` and ``baselines``: fit; ``ranking``: rank; ``methods``
+with ``source`` and ``target``: adapt; ``rows`` with ``source`` and ``target``: transfer-lr;
+``proxy_a_distance``: similarity; ``provenance`` with ``name`` and ``path``: pretrain).
+:func:`check_record` refuses anything else, and a fit or curve record without the fields the
+report reads.
 What the report shows of the best model — its confusion matrix and a few misclassified test
 examples — is stored in the record itself as ``evaluation`` (see :func:`evaluation_record`),
 thumbnails included, so a report can be written again from the record alone.
@@ -25,7 +29,9 @@ from ..errors import DataError
 __all__ = [
     "RECORD_FILE",
     "REPORT_FILE",
+    "KNOWN_KINDS",
     "accuracy_interval",
+    "check_record",
     "evaluation_record",
     "load_record",
     "method_summary",
@@ -37,6 +43,7 @@ RECORD_FILE = "run.json"
 REPORT_FILE = "report.html"
 THUMBNAIL_SIDE = 64  # pixels; larger images are shrunk so that a report stays small
 TEXT_CHARS = 280  # characters of a misclassified text shown in the report
+KNOWN_KINDS = ("fit", "curve", "rank", "adapt", "similarity", "transfer-lr", "pretrain")
 
 
 def load_record(path: str | os.PathLike) -> dict[str, Any]:
@@ -55,7 +62,8 @@ def load_record(path: str | os.PathLike) -> dict[str, Any]:
     Raises
     ------
     DataError
-        When the path does not exist, holds no record, or is not a JSON object.
+        When the path does not exist, holds no record, is not a JSON object, or is not a run record
+        the report can show (see :func:`check_record`).
     """
     path = Path(path)
     file = path / RECORD_FILE if path.is_dir() else path
@@ -69,11 +77,108 @@ def load_record(path: str | os.PathLike) -> dict[str, Any]:
         raise DataError(f"run record {str(file)!r} is not valid JSON: {error}") from error
     if not isinstance(record, dict):
         raise DataError(f"run record {str(file)!r} must hold a JSON object; got {type(record).__name__}")
+    check_record(record, str(file))
     return record
+
+
+def check_record(record: dict[str, Any], source: str) -> str:
+    """Raise unless ``record`` is a run record the report can show; return its kind.
+
+    Parameters
+    ----------
+    record : dict
+        A run record, as read from its JSON file.
+    source : str
+        Where it came from, for the message.
+
+    Returns
+    -------
+    str
+        Its kind, one of :data:`KNOWN_KINDS`.
+
+    Raises
+    ------
+    DataError
+        When the record is of no kind transferkit writes (any other JSON file: a saved model's
+        ``config.json``, ``{}``), or a fit or curve record lacks a field the report reads.
+    """
+    if "kind" in record and record["kind"] not in KNOWN_KINDS:
+        raise DataError(
+            f"{source!r} is not a transferkit run record: kind {record['kind']!r} is unknown; "
+            f"expected one of {', '.join(KNOWN_KINDS)}"
+        )
+    kind = record_kind(record)
+    if kind not in KNOWN_KINDS:
+        raise DataError(
+            f"{source!r} is not a transferkit run record: it has no 'kind' and not the fields of any record "
+            f"({', '.join(KNOWN_KINDS)}); expected the run.json of `fit --out` / `curve --out` or a command's --json"
+        )
+    if kind == "fit":
+        _check_fit(record, source)
+    elif kind == "curve":
+        _check_curve(record, source)
+    return kind
+
+
+def _fail(source: str, kind: str, field: str, expected: str) -> DataError:
+    return DataError(f"{kind} record {source!r}: field {field!r} is missing or not {expected}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _dicts(record: dict[str, Any], key: str, source: str, kind: str) -> list[dict[str, Any]]:
+    value = record.get(key)
+    if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
+        raise _fail(source, kind, key, "a non-empty list of objects")
+    return value
+
+
+def _fields(entry: dict[str, Any], where: str, checks: dict[str, Any], source: str, kind: str) -> None:
+    for key, (test, expected) in checks.items():
+        if not test(entry.get(key)):
+            raise _fail(source, kind, f"{where}{key}", expected)
+
+
+_NUMBER = (_number, "a number")
+_INTERVAL = (lambda v: isinstance(v, list) and len(v) == 2 and all(map(_number, v)), "a pair of numbers [low, high]")
+_NUMBERS = (lambda v: isinstance(v, list) and all(map(_number, v)), "a list of numbers")
+_TEXT = (lambda v: isinstance(v, str), "a string")
+
+
+def _check_fit(record: dict[str, Any], source: str) -> None:
+    """The fields the report reads of a fit record: its methods, or (older records) ``accuracy``."""
+    if not record.get("methods"):
+        _fields(record, "", {"accuracy": _NUMBER}, source, "fit")
+        return
+    for i, method in enumerate(_dicts(record, "methods", source, "fit")):
+        checks = {"accuracy": _NUMBER}
+        if "ci95" in method:
+            checks.update(ci95=_INTERVAL, label=_TEXT)  # both drawn in the plot
+        _fields(method, f"methods[{i}].", checks, source, "fit")
+
+
+def _check_curve(record: dict[str, Any], source: str) -> None:
+    """The fields the report reads of a curve record: the budgets, and every method's point at each."""
+    ks = record.get("labels_per_class")
+    if not isinstance(ks, list) or not ks or not all(map(_number, ks)):
+        raise _fail(source, "curve", "labels_per_class", "a non-empty list of numbers")
+    point_checks = {"k": _NUMBER, "accuracy": _NUMBER, "ci95": _INTERVAL,
+                    "fit_seconds_per_seed": _NUMBERS, "evaluate_seconds_per_seed": _NUMBERS}  # fmt: skip
+    for i, method in enumerate(_dicts(record, "methods", source, "curve")):
+        _fields(method, f"methods[{i}].", {"name": _TEXT, "label": _TEXT}, source, "curve")
+        points = method.get("points")
+        if not isinstance(points, list) or len(points) != len(ks) or not all(isinstance(p, dict) for p in points):
+            raise _fail(source, "curve", f"methods[{i}].points", f"a list of {len(ks)} objects, one per k")
+        for j, point in enumerate(points):
+            _fields(point, f"methods[{i}].points[{j}].", point_checks, source, "curve")
 
 
 def record_kind(record: dict[str, Any]) -> str:
     """Which command wrote ``record``: ``"fit"``, ``"curve"``, ``"rank"``, ``"adapt"``, ... or ``"run"``.
+
+    Only classifies; :func:`check_record` refuses a record of no known kind.
 
     Parameters
     ----------
@@ -93,8 +198,12 @@ def record_kind(record: dict[str, Any]) -> str:
         return "rank"
     if "methods" in record and "source" in record and "target" in record:
         return "adapt"
+    if "rows" in record and "source" in record and "target" in record:
+        return "transfer-lr"
     if "proxy_a_distance" in record:
         return "similarity"
+    if "provenance" in record and "name" in record and "path" in record:
+        return "pretrain"
     return "run"
 
 
