@@ -407,3 +407,29 @@ def test_an_output_never_replaces_an_input(argv, fragment, tmp_path, capsys):
 def test_list_options_refuse_an_empty_list_and_a_name_twice(argv, fragment, tmp_path, capsys):
     places = {"csv": _reviews(tmp_path / "reviews.csv")}
     _assert_user_error(capsys, [a.format(**places) for a in argv] + ["--quiet"], fragment)
+
+
+def test_every_option_of_every_command_has_help_and_states_its_default():
+    import argparse
+
+    from transferkit.cli import _parser
+
+    commands = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command, sub in commands.choices.items():
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            name = f"{command} {action.option_strings or action.dest}"
+            assert action.help, f"{name} has no help text"
+            if not (action.default is None or action.default is False or action.default == []):  # 0 is a default
+                assert "default" in action.help, f"{name} does not say its default {action.default!r}"
+
+
+def test_written_files_get_the_users_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    from transferkit._io import atomic_write_json, current_umask
+
+    path = atomic_write_json(tmp_path / "r.json", {"a": 1})
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~current_umask()  # not a temporary file's 0600

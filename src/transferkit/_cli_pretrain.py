@@ -31,9 +31,13 @@ def add_pretrain_parser(commands: Any) -> None:
         help="greedy layer-wise pre-training without labels: stacked denoising autoencoders or RBMs (CD-k)",
     )
     command.add_argument("--layers", help="--unsupervised: layer widths (default 512,256)")
-    command.add_argument("--noise", type=float, help="--unsupervised ae: masking-noise share")
-    command.add_argument("--cd-k", type=int, dest="cd_k", help="--unsupervised rbm: Gibbs steps per update")
-    command.add_argument("--epochs", type=int, help="passes over the source (per layer with --unsupervised)")
+    command.add_argument("--noise", type=float, help="--unsupervised ae: masking-noise share (default 0.3)")
+    command.add_argument("--cd-k", type=int, dest="cd_k", help="--unsupervised rbm: Gibbs steps per update (default 1)")
+    command.add_argument(
+        "--epochs",
+        type=int,
+        help="passes over the source (default: the architecture's; 5 per layer with --unsupervised)",
+    )
     command.add_argument("--lr", type=float)
     command.add_argument("--batch-size", type=int)
     command.add_argument("--image-size", type=int, help="train and store the model at this image size")
@@ -198,7 +202,7 @@ def command_transfer_lr(args: argparse.Namespace) -> int:
     from .cli import _print_table, positive_ints
     from .pretraining.compare import compare_parameter_transfer
 
-    ks = positive_ints(args.labels_per_class, "--labels-per-class", "4,16,64")
+    ks = positive_ints(args.labels_per_class, "--labels-per-class", "4,16,64", distinct=True)
     if args.seeds < 1:
         raise TransferkitError(f"--seeds must be a positive int. Got {args.seeds} instead.")
     pair = pair_from_args(args)  # --C > 0: checked in cli.main for every command

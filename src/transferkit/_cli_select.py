@@ -90,7 +90,8 @@ def command_rank(args: argparse.Namespace) -> int:
         rows.append([str(r.rank), r.name, f"{r.score:.4f}", features, f"{r.score_seconds:.2f} s", str(r.feature_dim)])
     print()
     _print_table(rows)
-    print(f"\n{len(ranking)} candidates in {total:.1f} s; best: {ranking[0].name}. Higher {args.score} is better.")
+    candidates = f"{len(ranking)} candidate{'s' if len(ranking) != 1 else ''}"
+    print(f"\n{candidates} in {total:.1f} s; best: {ranking[0].name}. Higher {args.score} is better.")
     if args.json:
         record = {
             "dataset": data,

@@ -11,16 +11,28 @@ from typing import Any
 
 from .errors import TransferkitError
 
-__all__ = ["atomic_write", "atomic_write_json", "check_output_path"]
+__all__ = ["atomic_write", "atomic_write_json", "check_output_path", "current_umask"]
+
+
+def current_umask() -> int:
+    """The process's umask: the permission bits new files and folders do not get."""
+    mask = os.umask(0)  # reading the umask means setting it; it is put back at once
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
-    """Call ``write(temporary_path)`` then rename the result onto ``path`` (same folder, so atomic)."""
+    """Call ``write(temporary_path)`` then rename the result onto ``path`` (same folder, so atomic).
+
+    The file gets the permissions of any file the user creates (0666 less the umask), not the
+    owner-only 0600 of a temporary file.
+    """
     path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
         write(temporary)
+        os.chmod(temporary, 0o666 & ~current_umask())
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._cli_fit import DEFAULT_DATA
+from ._cli_help import complete_help
 from ._io import atomic_write, check_output_path
 from ._progress import set_quiet
 from .errors import TransferkitError
@@ -58,8 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--text-column", help="CSV column holding the text")
     fit.add_argument("--label-column", help="CSV column holding the label")
     tuning = fit.add_argument_group("fine-tuning (strategies finetune, freeze, lp-ft, gradual-unfreeze, l2sp, lora)")
-    tuning.add_argument("--epochs", type=int, help="passes over the training data (default: the strategy's)")
-    tuning.add_argument("--lr", type=float, help="peak learning rate of the head (default: the strategy's)")
+    tuning.add_argument(
+        "--epochs", type=int, help="passes over the training data (default: the strategy's, or a zoo entry's own)"
+    )
+    tuning.add_argument(
+        "--lr", type=float, help="peak learning rate of the head (default: the strategy's, or a zoo entry's own)"
+    )
     tuning.add_argument("--batch-size", type=int, help="examples per step (default: the strategy's)")
     tuning.add_argument(
         "--lr-decay", type=float, help="per-group rate factor going down from the head, e.g. 0.5 (default 1)"
@@ -68,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     tuning.add_argument("--optimizer", choices=("adamw", "sgd"))
     tuning.add_argument("--schedule", choices=("cosine", "onecycle", "constant"))
     tuning.add_argument(
-        "--val-fraction", type=float, help="share of the labelled training data held out for validation"
+        "--val-fraction",
+        type=float,
+        help="share of the labelled training data held out for validation (default 0, or 0.2 with --patience)",
     )
     tuning.add_argument("--patience", type=int, help="early stopping: epochs without better validation accuracy")
     tuning.add_argument("--no-augment", action="store_true", help="no random crop / flip of images")
@@ -76,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     tuning.add_argument(
         "--batchnorm",
         choices=("eval", "train"),
-        help="eval keeps the backbone's BatchNorm statistics (default); train re-estimates them on the target",
+        help="eval keeps the backbone's BatchNorm statistics, train re-estimates them on the target "
+        "(default eval, or what a zoo entry stored)",
     )
     tuning.add_argument(
         "--set",
@@ -141,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument("--text-column")
     extract.add_argument("--label-column")
     extract.add_argument("--quiet", action="store_true")
-    return parser
+    return complete_help(parser)
 
 
 def _numeric(cell: str) -> bool:
@@ -304,8 +312,8 @@ def _zoo_input(cfg: Any) -> str:
 def _zoo_origin(provenance: dict[str, Any]) -> str:
     """``zoo: fashion-mnist (small-cnn, supervised, source accuracy 0.912)``."""
     details = [str(provenance[key]) for key in ("arch", "method") if provenance.get(key)]
-    if provenance.get("accuracy") is not None:
-        details.append(f"source accuracy {provenance['accuracy']:.3f}")
+    if isinstance(accuracy := provenance.get("accuracy"), (int, float)):  # provenance is informative, not checked
+        details.append(f"source accuracy {accuracy:.3f}")
     return f"zoo: {provenance.get('data', 'trained here')}" + (f" ({', '.join(details)})" if details else "")
 
 

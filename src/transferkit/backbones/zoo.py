@@ -25,6 +25,7 @@ from typing import Any
 from safetensors.torch import save_file
 
 from .._home import transferkit_home
+from .._io import current_umask
 from ..errors import TransferkitError, did_you_mean
 from ._config import BackboneCfg, sha256_file
 
@@ -157,6 +158,7 @@ def save_to_zoo(backbone: Any, name: str, *, provenance: dict[str, Any] | None =
         )
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+    staging.chmod(0o777 & ~current_umask())  # an entry others can read, as any folder the user makes
     try:
         if kind == "hf":
             weights = "model"
