@@ -146,13 +146,29 @@ def test_extract_features_refuses_inputs_it_would_misread(images, backbone_facto
         extract_features(text, "hello world", cache=False)
     with pytest.raises(DataError, match="inputs hold int '3'; expected strings only"):
         extract_features(text, ["good", 3], cache=False)
-    with pytest.raises(DataError, match="a text backbone reads a list of strings"):
+    with pytest.raises(DataError, match=r"inputs must be a list of texts; got an array of float64 \(2, 3\)"):
         extract_features(text, np.zeros((2, 3)), cache=False)
     assert extract_features(text, np.array(["good", "bad"]), cache=False).features.shape == (2, 384)
     vision = backbone_factory("efficientnet_lite0.random")
-    with pytest.raises(DataError, match="inputs must be a list of image paths or an image array; got NoneType"):
+    with pytest.raises(
+        DataError, match=r"inputs must be a list of image paths or an image array \(N, H, W\[, C\]\); got None"
+    ):
         extract_features(vision, None, cache=False)
     broken = images.astype(np.float32)
     broken[0, 0, 0] = np.nan
     with pytest.raises(DataError, match="NaN"):
         extract_features(vision, broken, cache=False)
+
+
+def test_feature_vectors_go_through_a_tabular_backbone(zoo_home):
+    from transferkit.backbones import create_backbone
+    from transferkit.pretraining import pretrain_supervised
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 6)).astype(np.float32)
+    pretrain_supervised(X, (X[:, 0] > 0).astype(int), "vec", arch="mlp", hidden=(8,), epochs=2, verbose=False)
+    backbone = create_backbone("zoo:vec")
+    assert extract_features(backbone, X, cache=False).features.shape == (80, 8)
+    for bad in ([[1.0] * 6] * 3, X[:, :, None], np.where(X > 2, np.nan, X)):
+        with pytest.raises(DataError, match="feature vectors"):
+            extract_features(backbone, bad, cache=False)

@@ -154,20 +154,24 @@ def _read_cached(path: Path, n_rows: int) -> tuple[np.ndarray, float] | None:
 
 def _checked_inputs(inputs: Any, modality: str) -> np.ndarray | list[str]:
     """``inputs`` in a form the backbone's preprocessor reads, or a DataError saying what they should be."""
+    expected = {
+        "text": "a list of texts",
+        "image": "a list of image paths or an image array (N, H, W[, C])",
+        "tabular": "a 2-D array of feature vectors (N, D)",
+    }.get(modality, "a list or an array")
     if isinstance(inputs, str) or not isinstance(inputs, (np.ndarray, list, tuple)):
-        raise DataError(
-            f"inputs must be a list of {'texts' if modality == 'text' else 'image paths'}"
-            + (" or an image array" if modality == "image" else "")
-            + f"; got {type(inputs).__name__} {str(inputs)[:40]!r}"
-        )
+        raise DataError(f"inputs must be {expected}; got {type(inputs).__name__} {str(inputs)[:40]!r}")
     if isinstance(inputs, np.ndarray) and inputs.dtype.kind in "UO" and inputs.ndim == 1:
         inputs = inputs.tolist()  # an array of strings is read as the list it holds
+    if modality == "tabular":
+        if not isinstance(inputs, np.ndarray) or inputs.dtype.kind not in "uif" or inputs.ndim != 2:
+            raise DataError(f"inputs must be {expected}; got {type(inputs).__name__} of shape {np.shape(inputs)}")
+        if not np.isfinite(inputs).all():
+            raise DataError("inputs hold NaN or infinite values; expected finite feature vectors")
+        return inputs
     if isinstance(inputs, np.ndarray):
         if modality != "image" or inputs.dtype.kind not in "uif":
-            raise DataError(
-                f"inputs are an array of {inputs.dtype} {inputs.shape}; a {modality} backbone reads "
-                + ("a list of strings" if modality == "text" else "uint8 or float images (N, H, W[, C])")
-            )
+            raise DataError(f"inputs must be {expected}; got an array of {inputs.dtype} {inputs.shape}")
         return check_image_array(inputs, "inputs") if inputs.ndim in (3, 4) else inputs
     if not all(isinstance(item, (str, os.PathLike)) for item in inputs):
         bad = next(item for item in inputs if not isinstance(item, (str, os.PathLike)))
