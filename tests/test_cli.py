@@ -412,9 +412,9 @@ def test_list_options_refuse_an_empty_list_and_a_name_twice(argv, fragment, tmp_
 def test_every_option_of_every_command_has_help_and_states_its_default():
     import argparse
 
-    from transferkit.cli import _parser
+    from transferkit._cli_parser import build_parser
 
-    commands = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     for command, sub in commands.choices.items():
         for action in sub._actions:
             if isinstance(action, argparse._HelpAction):
