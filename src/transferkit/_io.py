@@ -11,7 +11,16 @@ from typing import Any
 
 from .errors import TransferkitError
 
-__all__ = ["atomic_write", "atomic_write_json", "check_output_path", "current_umask"]
+__all__ = ["atomic_write", "atomic_write_json", "check_output_path", "current_umask", "is_plain_name"]
+
+
+def is_plain_name(name: str) -> bool:
+    """Whether ``name`` names a file or folder directly inside its folder: no ``/``, ``\\`` or ``..``.
+
+    What a hand-edited index (a checkpoint's state file, a zoo entry's weights) may name, so that it
+    can never make transferkit read a file outside the folder it describes.
+    """
+    return bool(name) and not any(part in name for part in ("/", "\\", ".."))
 
 
 def current_umask() -> int:

@@ -25,7 +25,7 @@ from typing import Any
 from safetensors.torch import save_file
 
 from .._home import transferkit_home
-from .._io import current_umask
+from .._io import current_umask, is_plain_name
 from ..errors import TransferkitError, did_you_mean
 from ._config import BackboneCfg, sha256_file
 
@@ -83,7 +83,7 @@ def _read_entry(folder: Path) -> dict[str, Any]:
     elif not isinstance(entry.get("provenance", {}), dict):
         problem = f"'provenance' is {entry['provenance']!r}; expected an object"
     # a plain name, so that an edited entry cannot make create_backbone read weights from elsewhere
-    elif not weights or "/" in weights or "\\" in weights or ".." in weights:
+    elif not is_plain_name(weights):
         problem = f"cfg 'weights' is {weights!r}; expected a file or folder name inside the entry"
     if problem:
         raise TransferkitError(

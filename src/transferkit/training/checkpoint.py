@@ -20,13 +20,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .._io import atomic_write, atomic_write_json
+from .._io import atomic_write, atomic_write_json, is_plain_name
 from ..errors import TransferkitError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "capture_rng", "restore_rng", "CHECKPOINT_FORMAT"]
+__all__ = ["save_checkpoint", "load_checkpoint", "capture_rng", "restore_rng", "CHECKPOINT_FORMAT", "CHECKPOINT_INDEX"]
 
 CHECKPOINT_FORMAT = "transferkit.checkpoint"
-_INDEX = "checkpoint.json"
+CHECKPOINT_INDEX = "checkpoint.json"
 
 
 def _optimizer_to_flat(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -131,11 +131,11 @@ def save_checkpoint(
         "rng": rng_meta,
         "meta": meta or {},
     }
-    atomic_write_json(directory / _INDEX, index)
+    atomic_write_json(directory / CHECKPOINT_INDEX, index)
     for old in directory.glob("state-*.safetensors"):
         if old.name != state_name:
             old.unlink(missing_ok=True)
-    return directory / _INDEX
+    return directory / CHECKPOINT_INDEX
 
 
 def _is_int(value: Any) -> bool:
@@ -205,7 +205,7 @@ def _read_index(index_path: Path) -> dict[str, Any]:
             )
     name = index["state_file"]
     # only a plain name: an edited index must not make resume read a file outside the checkpoint folder
-    if "/" in name or "\\" in name or ".." in name or name.startswith("."):
+    if not is_plain_name(name) or name.startswith("."):
         raise TransferkitError(
             f"checkpoint {where!r} names state file {name!r}; expected a plain file name inside the "
             "checkpoint folder (no '/', '\\' or '..', not starting with '.')"
@@ -241,7 +241,7 @@ def load_checkpoint(directory: str | os.PathLike) -> dict[str, Any] | None:
         checkpoint holds. The message names the file and what is wrong.
     """
     directory = Path(directory)
-    index_path = directory / _INDEX
+    index_path = directory / CHECKPOINT_INDEX
     if not index_path.is_file():
         return None
     index = _read_index(index_path)

@@ -30,7 +30,7 @@ from .._progress import progress, progress_enabled
 from ..data._dataset import take
 from ..errors import DataError, TransferkitError
 from .augment import random_resized_crop
-from .checkpoint import load_checkpoint, restore_rng, save_checkpoint
+from .checkpoint import CHECKPOINT_INDEX, load_checkpoint, restore_rng, save_checkpoint
 from .config import TrainConfig
 
 __all__ = ["TrainResult", "train_network", "predict_logits", "set_train_mode", "validation_split"]
@@ -204,6 +204,35 @@ def predict_logits(
     return torch.cat(outputs) if outputs else torch.empty(0)
 
 
+def _check_resumable(found: dict[str, Any], index: str, epochs: int, steps_per_epoch: int) -> tuple[list, dict]:
+    """The checkpoint's (history, best) when they agree with its epoch and this run; else a TransferkitError.
+
+    A matching fingerprint promises the same run, so a disagreement here can only be damage.
+    """
+    if found["epoch"] >= epochs:
+        raise TransferkitError(
+            f"checkpoint {index!r} says epoch {found['epoch'] + 1} is done, but this run has "
+            f"{epochs} epochs; the checkpoint is damaged: choose an empty folder to start again"
+        )
+    history, best = found["meta"].get("history"), found["meta"].get("best")
+    consistent = (
+        isinstance(history, list)
+        and len(history) == found["epoch"] + 1
+        and all(isinstance(entry, dict) for entry in history)
+        and isinstance(best, dict)
+        and set(best) == {"accuracy", "epoch"}
+        and isinstance(best["accuracy"], (int, float))
+        and (best["epoch"] is None or isinstance(best["epoch"], int))
+        and found["scheduler_state"].get("last_epoch") == (found["epoch"] + 1) * steps_per_epoch
+    )
+    if not consistent:
+        raise TransferkitError(
+            f"checkpoint {index!r} is damaged: its history, best epoch or schedule position do not match "
+            f"epoch {found['epoch'] + 1} of this run; choose an empty folder to start again"
+        )
+    return history, best
+
+
 def train_network(
     network: nn.Module,
     strategy: Any,
@@ -327,29 +356,8 @@ def train_network(
                     f"the checkpoint in {str(checkpoint_dir)!r} was written by a different run (other data, "
                     "strategy or settings); resume with the same command, or choose an empty folder"
                 )
-            index = str(Path(checkpoint_dir) / "checkpoint.json")
-            if found["epoch"] >= config.epochs:  # the fingerprint holds the epochs: only damage gets here
-                raise TransferkitError(
-                    f"checkpoint {index!r} says epoch {found['epoch'] + 1} is done, but this run has "
-                    f"{config.epochs} epochs; the checkpoint is damaged: choose an empty folder to start again"
-                )
-            history, best_meta = found["meta"].get("history"), found["meta"].get("best")
-            expected_steps = (found["epoch"] + 1) * steps_per_epoch
-            consistent = (
-                isinstance(history, list)
-                and len(history) == found["epoch"] + 1
-                and all(isinstance(entry, dict) for entry in history)
-                and isinstance(best_meta, dict)
-                and set(best_meta) == {"accuracy", "epoch"}
-                and isinstance(best_meta["accuracy"], (int, float))
-                and (best_meta["epoch"] is None or isinstance(best_meta["epoch"], int))
-                and found["scheduler_state"].get("last_epoch") == expected_steps
-            )
-            if not consistent:
-                raise TransferkitError(
-                    f"checkpoint {index!r} is damaged: its history, best epoch or schedule position do not match "
-                    f"epoch {found['epoch'] + 1} of this run; choose an empty folder to start again"
-                )
+            index = str(Path(checkpoint_dir) / CHECKPOINT_INDEX)
+            history, best_meta = _check_resumable(found, index, config.epochs, steps_per_epoch)
             try:
                 model_state = found["model_state"]
                 if adapting:
