@@ -19,6 +19,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,13 @@ from .._io import current_umask, is_plain_name
 from ..errors import TransferkitError, did_you_mean
 from ._config import BackboneCfg, sha256_file
 
-__all__ = ["zoo_directory", "list_zoo", "save_to_zoo", "create_zoo_backbone", "check_zoo_name"]
+__all__ = ["zoo_directory", "zoo_entry_folder", "list_zoo", "save_to_zoo", "create_zoo_backbone", "check_zoo_name"]
 
 _FORMAT = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Where save_to_zoo sets an old entry aside while the new one moves in. Its staging folders (".NAME." and
+# tempfile's letters, digits and "_") can never match, as tempfile's random part holds no "-".
+_ASIDE = re.compile(r"^\.(?P<name>.+)\.old-[0-9a-f]{8}$")
 
 
 def zoo_directory() -> Path:
@@ -57,6 +61,75 @@ def check_zoo_name(name: Any) -> None:
         raise TransferkitError(
             f"zoo name must be letters, digits and _ . - (not starting with one of those); got {name!r}"
         )
+
+
+def _set_aside(root: Path, name: str) -> list[Path]:
+    """The folders that overwrites of ``name`` set aside and left (killed before removing them), newest first."""
+    found = []
+    for folder in root.glob(f".{name}.old-*") if root.is_dir() else []:
+        match = _ASIDE.match(folder.name)
+        if match is None or match["name"] != name:
+            continue
+        try:
+            if folder.is_dir():
+                # a folder's mtime is when its last file was written: when that version of the entry was saved
+                found.append((folder.stat().st_mtime_ns, folder.name, folder))
+        except OSError:  # removed or restored by another process meanwhile
+            continue
+    return [folder for *_, folder in sorted(found, reverse=True)]
+
+
+def _recover(root: Path, name: str) -> Path:
+    """``root / name``, first moved back from its newest set-aside copy if only that is left."""
+    target = root / name
+    if os.path.lexists(target):
+        return target
+    asides = _set_aside(root, name)
+    if not asides:
+        return target
+    newest = asides[0]
+    try:
+        os.rename(newest, target)  # atomic; and it never replaces an entry that appeared meanwhile
+    except OSError as error:
+        if os.path.lexists(target):  # another process restored it, or a save put the new entry in, meanwhile
+            return target
+        raise TransferkitError(
+            f"The zoo entry {name!r} is missing and its copy {str(newest)!r}, set aside by an interrupted "
+            f"overwrite, cannot be moved back ({error.strerror or error}). Rename it to {str(target)!r} by hand."
+        ) from None
+    older = f"; {len(asides) - 1} older set-aside copies are left until it is next overwritten" if asides[1:] else ""
+    warnings.warn(
+        f"The zoo entry {name!r} was missing: a save overwriting it was interrupted after setting the old entry "
+        f"aside. Restored it from {str(newest)!r}{older}. Save again with overwrite to replace it.",
+        stacklevel=3,
+    )
+    return target
+
+
+def zoo_entry_folder(name: str) -> Path:
+    """The folder of ``zoo:NAME``, restored first if an interrupted overwrite left the entry set aside.
+
+    Overwriting an entry renames the old one to ``.NAME.old-XXXXXXXX``, renames the new one into
+    place, then deletes the old one. A process killed between the two renames leaves no ``NAME``: the
+    newest such folder is then renamed back to ``NAME``, with a warning. Nothing is deleted here.
+
+    Parameters
+    ----------
+    name : str
+        The entry's name, as :func:`check_zoo_name` allows.
+
+    Returns
+    -------
+    Path
+        ``zoo_directory() / name``; it exists if the entry does or could be restored.
+
+    Raises
+    ------
+    TransferkitError
+        When ``name`` is not a zoo name, or a set-aside copy is the entry's only one and cannot be moved back.
+    """
+    check_zoo_name(name)
+    return _recover(zoo_directory(), name)
 
 
 def _recreate(folder: Path) -> str:
@@ -96,7 +169,8 @@ def list_zoo() -> list[dict[str, Any]]:
     """Entries of the zoo: dicts with ``name`` (``zoo:NAME``), ``cfg`` and ``provenance``; broken ones skipped.
 
     Dot-folders are skipped too: they are the staging and set-aside folders of :func:`save_to_zoo`
-    (left behind when it was killed), never entries.
+    (left behind when it was killed), never entries. An entry found only set aside is restored first
+    (see :func:`zoo_entry_folder`).
 
     Returns
     -------
@@ -104,6 +178,13 @@ def list_zoo() -> list[dict[str, Any]]:
         One per readable entry, sorted by name.
     """
     root = zoo_directory()
+    folders = list(root.iterdir()) if root.is_dir() else []
+    set_aside = {match["name"] for folder in folders if (match := _ASIDE.match(folder.name))}
+    for name in sorted(name for name in set_aside if _NAME.match(name)):
+        try:
+            _recover(root, name)
+        except TransferkitError as error:  # one entry that cannot be restored must not hide the others
+            warnings.warn(str(error), stacklevel=2)
     entries = []
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
         if folder.name.startswith("."):
@@ -137,6 +218,11 @@ def save_to_zoo(backbone: Any, name: str, *, provenance: dict[str, Any] | None =
     -------
     Path
         The entry's folder.
+
+    Notes
+    -----
+    An entry an interrupted overwrite left only set aside is restored first (see :func:`zoo_entry_folder`),
+    so it counts as existing; set-aside copies of older versions are deleted once the new entry is in place.
     """
     from .native import NativeBackbone
     from .text import TransformerBackbone
@@ -151,7 +237,7 @@ def save_to_zoo(backbone: Any, name: str, *, provenance: dict[str, Any] | None =
             f"{type(backbone).__name__} ({backbone.cfg.name})"
         )
     root = zoo_directory()
-    target = root / name
+    target = _recover(root, name)
     if target.exists() and not overwrite:
         raise TransferkitError(
             f"zoo entry {name!r} already exists at {str(target)!r}; pass overwrite=True to replace it"
@@ -179,19 +265,27 @@ def save_to_zoo(backbone: Any, name: str, *, provenance: dict[str, Any] | None =
         cfg = BackboneCfg.from_dict({**backbone.cfg.to_dict(), **fields})
         index = {"format": _FORMAT, "kind": kind, "cfg": cfg.to_dict(), "provenance": provenance or {}}
         (staging / "backbone.json").write_text(json.dumps(index, indent=2, sort_keys=True))
+        leftovers = _set_aside(root, name)  # superseded versions, from overwrites killed before their cleanup
         # The old entry is set aside (renamed, not deleted) until the new one is in place: a kill at any
-        # instant leaves it whole, at its name or in a dot-folder beside it.
-        aside = root / f".{name}.old-{secrets.token_hex(4)}" if target.exists() else None
-        if aside is not None:
-            os.rename(target, aside)
-        try:
-            os.replace(staging, target)  # the entry appears whole or not at all
-        except BaseException:
-            if aside is not None and not target.exists():
-                os.rename(aside, target)
-            raise
-        if aside is not None:
-            shutil.rmtree(aside, ignore_errors=True)
+        # instant leaves it whole, at its name or in a dot-folder beside it (which lookups move back).
+        for attempt in (1, 2):
+            aside = root / f".{name}.old-{secrets.token_hex(4)}" if target.exists() else None
+            if aside is not None:
+                os.rename(target, aside)
+            try:
+                os.replace(staging, target)  # the entry appears whole or not at all
+                break
+            except BaseException as error:
+                if aside is not None and not os.path.lexists(target):
+                    os.rename(aside, target)
+                # A lookup in another process restored the old entry in the instant between the two renames:
+                # set it aside again rather than throw the new one away.
+                elif attempt == 1 and isinstance(error, OSError) and aside is not None and not aside.exists():
+                    continue
+                raise
+        if aside is not None:  # the new entry is in place: these are superseded copies, no longer the only ones
+            for old in (aside, *leftovers):
+                shutil.rmtree(old, ignore_errors=True)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -201,6 +295,8 @@ def save_to_zoo(backbone: Any, name: str, *, provenance: dict[str, Any] | None =
 def create_zoo_backbone(spec: str) -> Any:
     """Build ``zoo:NAME`` (or ``zoo:/path/to/entry``) offline, with its weights checked."""
     folder = Path(spec) if os.sep in spec or spec.startswith(".") else zoo_directory() / spec
+    if _NAME.match(folder.name):
+        folder = _recover(folder.parent, folder.name)
     if not folder.is_dir():
         known = [entry["name"].removeprefix("zoo:") for entry in list_zoo()]
         raise did_you_mean("zoo model", spec, known, hint=f"the zoo is {str(zoo_directory())!r}")

@@ -28,7 +28,7 @@ from .. import __version__
 from .._progress import quiet_unless
 from ..backbones import create_backbone
 from ..backbones.native import NATIVE_ARCHS, build_native, native_cfg
-from ..backbones.zoo import check_zoo_name, save_to_zoo, zoo_directory
+from ..backbones.zoo import check_zoo_name, save_to_zoo, zoo_entry_folder
 from ..errors import DataError, TransferkitError
 from ..training import TrainConfig, TransferNetwork, predict_logits, train_network
 
@@ -102,10 +102,10 @@ def _modality(X: Any) -> str:
 
 def _check_name(name: str, overwrite: bool) -> None:
     check_zoo_name(name)  # the rule save_to_zoo applies, checked before training rather than after it
-    if not overwrite and (zoo_directory() / str(name)).exists():
+    folder = zoo_entry_folder(name)  # an entry an interrupted overwrite set aside counts as existing
+    if not overwrite and folder.exists():
         raise TransferkitError(
-            f"zoo entry {name!r} already exists at {str(zoo_directory() / name)!r}; "
-            "choose another name or overwrite it (--overwrite)"
+            f"zoo entry {name!r} already exists at {str(folder)!r}; choose another name or overwrite it (--overwrite)"
         )
 
 
