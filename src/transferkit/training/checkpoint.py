@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +67,139 @@ def capture_rng() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
 
 
 def restore_rng(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    """Inverse of :func:`capture_rng`."""
-    torch.set_rng_state(tensors["rng.torch"])
-    kind, position, has_gauss, cached = meta["numpy"]
-    np.random.set_state((kind, tensors["rng.numpy"].numpy().astype(np.uint32), position, has_gauss, cached))  # noqa: NPY002
-    version, internal, gauss = meta["python"]
-    random.setstate((version, tuple(internal), gauss))
+    """Inverse of :func:`capture_rng`: set the global torch, numpy and Python RNG states.
+
+    All three states are checked before any is set, so a malformed one changes none of them.
+
+    Parameters
+    ----------
+    tensors : dict of str to Tensor
+        Holding ``"rng.torch"`` (torch's generator state, a 1-D uint8 tensor) and ``"rng.numpy"``
+        (numpy's MT19937 key, 624 int64 values in ``[0, 2**32)``); other keys are ignored.
+    meta : dict
+        Holding ``"numpy"`` (``[kind, position, has_gauss, cached_gaussian]``) and ``"python"``
+        (``[version, internal_state, gauss]``), as :func:`capture_rng` returns them.
+
+    Raises
+    ------
+    TransferkitError
+        When a state is missing or malformed (wrong type, shape, dtype or range); the message names
+        it, the value given and what was expected.
+    """
+    torch_state, numpy_state, python_state = _checked_rng(tensors, meta)
+    torch.set_rng_state(torch_state)
+    np.random.set_state(numpy_state)  # noqa: NPY002
+    random.setstate(python_state)
+
+
+_MT_WORDS = 624  # MT19937 (numpy's and Python's generator) keeps 624 32-bit words and a position in them
+_NUMPY_RNG: tuple[tuple[str, Any, str], ...] = (
+    ("kind", lambda v: isinstance(v, str) and v == "MT19937", "'MT19937'"),
+    ("position", lambda v: _is_int(v) and 0 <= v <= _MT_WORDS, f"an int from 0 to {_MT_WORDS}"),
+    ("has_gauss", lambda v: _is_int(v) and v in (0, 1), "0 or 1"),
+    ("cached_gaussian", lambda v: _is_number(v), "a float"),
+)
+_PYTHON_RNG: tuple[tuple[str, Any, str], ...] = (
+    ("version", lambda v: _is_int(v) and v == random.Random.VERSION, f"{random.Random.VERSION}"),
+    (
+        "internal_state",
+        lambda v: (
+            isinstance(v, (list, tuple))
+            and len(v) == _MT_WORDS + 1
+            and all(_is_int(word) and 0 <= word < 2**32 for word in v[:_MT_WORDS])
+            and _is_int(v[_MT_WORDS])
+            and 0 <= v[_MT_WORDS] <= _MT_WORDS
+        ),
+        f"a list of {_MT_WORDS} ints in [0, 2**32) and a position from 0 to {_MT_WORDS}",
+    ),
+    ("gauss", lambda v: v is None or _is_number(v), "null or a float"),
+)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _described(value: Any) -> str:
+    """``value`` in a few words for an error message: tensors by dtype and shape, long lists by length."""
+    if isinstance(value, torch.Tensor):
+        dtype = str(value.dtype).removeprefix("torch.")
+        return f"a tensor of dtype {dtype}, shape {tuple(value.shape)}, on {value.device}"
+    if isinstance(value, Mapping):
+        keys = ", ".join(repr(key) for key in sorted(map(str, value))[:6]) + (", ..." if len(value) > 6 else "")
+        return f"a {type(value).__name__} with keys [{keys}]" if value else f"an empty {type(value).__name__}"
+    if isinstance(value, (list, tuple)) and len(value) > 6:
+        return f"a {type(value).__name__} of {len(value)} values"
+    text = repr(value)
+    return f"{text if len(text) <= 60 else text[:57] + '...'} ({type(value).__name__})"
+
+
+def _bad_rng(what: str, expected: str, value: Any, got: str | None = None) -> TransferkitError:
+    got = _described(value) if got is None else got
+    return TransferkitError(f"The RNG state {what} must be {expected}. Got {got} instead.")
+
+
+def _checked_fields(where: str, value: Any, fields: tuple[tuple[str, Any, str], ...]) -> tuple[Any, ...]:
+    """``value``, a list of ``len(fields)`` items each checked by its (name, test, expected)."""
+    names = ", ".join(name for name, _, _ in fields)
+    if not isinstance(value, (list, tuple)) or len(value) != len(fields):
+        raise _bad_rng(where, f"a list of {len(fields)} values [{names}] (as capture_rng returns)", value)
+    for index, (item, (name, valid, expected)) in enumerate(zip(value, fields)):
+        if not valid(item):
+            raise _bad_rng(f"{where}[{index}] ({name})", expected, item)
+    return tuple(value)
+
+
+def _checked_rng(tensors: Any, meta: Any) -> tuple[torch.Tensor, tuple[Any, ...], tuple[Any, ...]]:
+    """The torch, numpy and Python states of ``restore_rng``'s arguments, each checked and ready to set.
+
+    Each is also tried on a scratch generator, so that whatever these checks miss (torch's state size
+    differs between versions) fails here with this module's error, not later with a half-restored state.
+    """
+    for name, value, keys in (("tensors", tensors, _RNG_TENSORS), ("meta", meta, ("numpy", "python"))):
+        if not isinstance(value, Mapping) or any(key not in value for key in keys):
+            expected = f"a dict holding {' and '.join(repr(key) for key in keys)} (as capture_rng returns)"
+            raise _bad_rng(name, expected, value)
+
+    torch_state = tensors["rng.torch"]
+    size = torch.get_rng_state().numel()
+    expected = f"a 1-D uint8 tensor on cpu of {size} bytes (torch's generator state)"
+    if not (
+        isinstance(torch_state, torch.Tensor)
+        and torch_state.dtype == torch.uint8
+        and torch_state.dim() == 1
+        and torch_state.device.type == "cpu"
+    ):
+        raise _bad_rng("tensors['rng.torch']", expected, torch_state)
+    try:
+        torch.Generator().set_state(torch_state)
+    except RuntimeError:
+        raise _bad_rng("tensors['rng.torch']", expected, torch_state) from None
+
+    keys = tensors["rng.numpy"]
+    expected = f"a 1-D int64 tensor on cpu of {_MT_WORDS} values in [0, 2**32) (numpy's MT19937 key)"
+    if not (
+        isinstance(keys, torch.Tensor)
+        and keys.dtype == torch.int64
+        and tuple(keys.shape) == (_MT_WORDS,)
+        and keys.device.type == "cpu"
+    ):
+        raise _bad_rng("tensors['rng.numpy']", expected, keys)
+    if int(keys.min()) < 0 or int(keys.max()) >= 2**32:
+        low, high = int(keys.min()), int(keys.max())
+        raise _bad_rng("tensors['rng.numpy']", expected, keys, f"{_described(keys)} with values from {low} to {high}")
+    kind, position, has_gauss, cached = _checked_fields("meta['numpy']", meta["numpy"], _NUMPY_RNG)
+    numpy_state = (kind, keys.numpy().astype(np.uint32), position, has_gauss, cached)
+    version, internal, gauss = _checked_fields("meta['python']", meta["python"], _PYTHON_RNG)
+    python_state = (version, tuple(internal), gauss)
+    try:
+        np.random.RandomState().set_state(numpy_state)  # noqa: NPY002 (the legacy state format capture_rng reads)
+        random.Random().setstate(python_state)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise TransferkitError(
+            f"The RNG states in meta are malformed ({error}). Got {_described(meta)} instead."
+        ) from None
+    return torch_state, numpy_state, python_state
 
 
 def save_checkpoint(
