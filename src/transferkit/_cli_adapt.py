@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .adaptation.pairs import TFIDF
 from .errors import TransferkitError
 
 
@@ -16,7 +17,11 @@ def add_parser(commands: Any) -> None:
     adapt = commands.add_parser("adapt", help="adapt to an unlabelled target domain; every method against source-only")
     adapt.add_argument("--source", required=True, help="labelled source data (built-in name or path)")
     adapt.add_argument(
-        "--target", required=True, help="target data (its training part is used without labels; its test part scores)"
+        "--target",
+        required=True,
+        help="target data: labelled (its training part is used without labels, its test part scores the methods) "
+        "or unlabelled (a folder of images, a .txt of one text per line, a .csv of texts, a .npz of X: "
+        "adapted to as a whole, nothing scored)",
     )
     adapt.add_argument(
         "--method",
@@ -39,6 +44,12 @@ def add_parser(commands: Any) -> None:
     adapt.add_argument("--text-column")
     adapt.add_argument("--label-column")
     adapt.add_argument("--json", metavar="FILE", help="write the full record to FILE")
+    adapt.add_argument(
+        "--out",
+        metavar="DIR",
+        help="save the label-free choice of the first seed, fitted on every source label and the whole target, "
+        "as a model for `transferkit predict` (backbone features only, not tfidf)",
+    )
     adapt.add_argument("--quiet", action="store_true")
 
 
@@ -78,7 +89,15 @@ def command_adapt(args: argparse.Namespace) -> int:
     if args.weight is not None and args.weight < 0:
         raise TransferkitError(f"--weight must be a float >= 0. Got {args.weight} instead.")
     settings = AdaptationConfig().replace(steps=args.steps).validate()
+    if args.out and args.backbone == TFIDF:
+        raise TransferkitError(
+            "--out saves a model on a backbone's features; tfidf features are not one (leave out --out)"
+        )
     pair = pair_from_args(args)
+    if args.out and pair.representation == "input":
+        raise TransferkitError(
+            f"--out saves a model on a backbone's features; {args.source!r} holds feature vectors (leave out --out)"
+        )
     record = compare_adaptation(
         pair.source,
         pair.source_labels,
@@ -92,47 +111,40 @@ def command_adapt(args: argparse.Namespace) -> int:
         weights=DEFAULT_WEIGHTS if args.weight is None else (args.weight,),
         settings=settings,
     )
+    scored = pair.test is not None
     print(f"{args.source} -> {args.target} on {pair.representation} features" + "".join(f"; {n}" for n in pair.notes))
-    print(
-        f"source: {len(pair.source)} labelled; target: {len(pair.target)} unlabelled, "
-        f"{len(pair.test)} held out (their labels only score the methods)"
-    )
+    if scored:
+        print(
+            f"source: {len(pair.source)} labelled; target: {len(pair.target)} unlabelled, "
+            f"{len(pair.test)} held out (their labels only score the methods)"
+        )
+    else:
+        print(
+            f"source: {len(pair.source)} labelled; target: {len(pair.target)} without labels: "
+            "nothing can be scored, the choice below is label-free and unverified"
+        )
     before = record["distance_before"]
     print(f"domain distance before adaptation: MMD² {before['mmd']:.4f}, A-distance {before['a_distance']:.2f}")
     print()
-    rows = [["method", "weight", "target accuracy", "gain vs source-only (95%)", "A-dist. after", "rev. error", "time"]]
-    for method, row in record["methods"].items():
-        gain = row.get("gain")
-        after = row["distance_after"]
-        rows.append(
-            [
-                method,
-                _weights(row["weights"]),
-                f"{row['accuracy']:.3f} ± {row['accuracy_std']:.3f}",
-                "—" if gain is None else _gain_text(gain),
-                "n/a" if after is None else f"{after['a_distance']:.2f}",
-                f"{np.mean(row['reverse_error']):.3f}",
-                f"{sum(row['seconds']):.1f} s",
-            ]
-        )
-    if "oracle" in record:
-        rows.append(
-            ["target oracle", "-", f"{record['oracle']['accuracy']:.3f}", "(trained on target labels)", "", "", ""]
-        )
-    _print_table(rows)
+    _print_table(_method_rows(record, scored))
     selected = record["selected"]
     choices = ", ".join(_choice(c) for c in selected["choices"])
     print()
-    print(
-        "label-free choice (reverse validation, one-standard-error rule, per seed): "
-        f"{choices} -> {selected['accuracy']:.3f} "
-        f"± {selected['accuracy_std']:.3f}, {_gain_text(selected['gain'])} points over source-only: "
-        f"{selected['gain']['verdict']}"
-    )
+    if scored:
+        print(
+            "label-free choice (reverse validation, one-standard-error rule, per seed): "
+            f"{choices} -> {selected['accuracy']:.3f} "
+            f"± {selected['accuracy_std']:.3f}, {_gain_text(selected['gain'])} points over source-only: "
+            f"{selected['gain']['verdict']}"
+        )
+    else:
+        print(f"label-free choice (reverse validation, one-standard-error rule, per seed): {choices}")
     for method, reason in selected.get("not_chosen", {}).items():
         print(f"{method} was scored but not eligible for the choice: {reason}")
     if "warning" in selected:
         print(f"warning: {selected['warning']}")
+    if args.out:
+        _save_choice(args, pair, selected["choices"][0], settings)
     if args.json:
         atomic_write_json(
             args.json,
@@ -141,12 +153,67 @@ def command_adapt(args: argparse.Namespace) -> int:
                 "target": args.target,
                 "representation": pair.representation,
                 "notes": pair.notes,
-                "sizes": {"source": len(pair.source), "target": len(pair.target), "test": len(pair.test)},
+                "sizes": {
+                    "source": len(pair.source),
+                    "target": len(pair.target),
+                    "test": len(pair.test) if scored else 0,
+                },
+                "target_labelled": scored,
                 "settings": settings.to_dict(),
                 **json.loads(json.dumps(record, default=float)),
             },
         )
     return 0
+
+
+def _save_choice(args: argparse.Namespace, pair: Any, choice: dict[str, Any], settings: Any) -> None:
+    """Fit ``TransferClassifier`` with the first seed's choice on every source label and the target; save it."""
+    from .estimators import TransferClassifier
+
+    method = choice["method"]
+    model = TransferClassifier(
+        pair.representation,
+        "linear-probe",
+        image_size=args.image_size,
+        random_state=args.seed,  # the first seed: the one whose choice this is
+        verbose=not args.quiet,
+        adaptation=None if method == "source-only" else method,
+        adaptation_weight=choice["weight"],
+        adaptation_settings=None if method == "source-only" else settings,
+    )
+    labels = np.asarray(pair.classes)[pair.source_labels]  # class names, so predictions read as names
+    model.fit(pair.source_inputs, labels, X_target=None if method == "source-only" else pair.target_inputs)
+    model.save(args.out)
+    print(f"saved the choice of seed {args.seed} ({_choice(choice)}) to {args.out}")
+    print(f"predict with: transferkit predict {args.out} FILES")
+    if pair.notes:
+        print(f"note: {'; '.join(pair.notes)}: give predict images of that size too")
+
+
+def _method_rows(record: dict[str, Any], scored: bool) -> list[list[str]]:
+    """The table of methods: accuracy and gain when the target's labels score them, else what is seen without."""
+    head = ["method", "weight"]
+    head += ["target accuracy", "gain vs source-only (95%)"] if scored else ["predictions changed"]
+    rows = [[*head, "A-dist. after", "rev. error", "time"]]
+    for method, row in record["methods"].items():
+        after = row["distance_after"]
+        cells = [method, _weights(row["weights"])]
+        if scored:
+            gain = row.get("gain")
+            cells += [f"{row['accuracy']:.3f} ± {row['accuracy_std']:.3f}", "—" if gain is None else _gain_text(gain)]
+        else:
+            cells.append(f"{100 * np.mean(row['changed']):.1f} %")
+        cells += [
+            "n/a" if after is None else f"{after['a_distance']:.2f}",
+            f"{np.mean(row['reverse_error']):.3f}",
+            f"{sum(row['seconds']):.1f} s",
+        ]
+        rows.append(cells)
+    if "oracle" in record:
+        rows.append(
+            ["target oracle", "-", f"{record['oracle']['accuracy']:.3f}", "(trained on target labels)", "", "", ""]
+        )
+    return rows
 
 
 def _weights(weights: list[float | None]) -> str:

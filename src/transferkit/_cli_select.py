@@ -36,8 +36,12 @@ def add_parsers(commands: Any) -> None:
     similarity = commands.add_parser(
         "similarity", help="domain distance between two data sets on a backbone's features"
     )
-    similarity.add_argument("first", help="data set A (built-in name or path)")
-    similarity.add_argument("second", help="data set B")
+    similarity.add_argument(
+        "first",
+        help="data set A: a built-in name or a path, labels not needed (a folder of images, a .txt of one text "
+        "per line, a .csv with a text column, a .npz with X)",
+    )
+    similarity.add_argument("second", help="data set B, the same kinds")
     similarity.add_argument("--backbone", help="backbone whose features are compared (default by modality)")
     similarity.add_argument("--image-size", type=int)
     similarity.add_argument(
@@ -45,7 +49,7 @@ def add_parsers(commands: Any) -> None:
         type=int,
         default=1000,
         metavar="N",
-        help="examples drawn from each training split (default 1000)",
+        help="examples drawn from each data set, a built-in one's training part (default 1000)",
     )
     similarity.add_argument("--seed", type=int, default=0)
     similarity.add_argument("--json", metavar="FILE")
@@ -112,13 +116,14 @@ def command_similarity(args: argparse.Namespace) -> int:
     from ._progress import quiet_unless
     from .backbones import DEFAULT_BACKBONES, create_backbone
     from .cli import _print_table
-    from .data import load_dataset
+    from .data import load_unlabelled
+    from .data._dataset import take
     from .features import extract_features
     from .selection import mmd, proxy_a_distance
 
     if args.max_examples < 2:
         raise TransferkitError(f"--max-examples must be at least 2; got {args.max_examples}")
-    first, second = (load_dataset(name).train for name in (args.first, args.second))
+    first, second = (load_unlabelled(name) for name in (args.first, args.second))  # a distance needs no labels
     if first.modality != second.modality:
         raise TransferkitError(
             f"{args.first!r} holds {first.modality} data but {args.second!r} holds {second.modality}; "
@@ -140,8 +145,8 @@ def command_similarity(args: argparse.Namespace) -> int:
     features = []
     with quiet_unless(not args.quiet):
         for label, dataset, rows in ((args.first, first, draws[0]), (args.second, second, draws[1])):
-            subset = dataset.subset(rows)
-            extracted = extract_features(backbone, subset.inputs, image_size=args.image_size, desc=f"features {label}")
+            inputs = take(dataset.inputs, rows)
+            extracted = extract_features(backbone, inputs, image_size=args.image_size, desc=f"features {label}")
             features.append(extracted.features)  # (n, D)
     a, b = features
     values = {

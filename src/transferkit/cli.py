@@ -340,12 +340,14 @@ _OUTPUT_OPTIONS = {
     "report": [("out", "--out", False)],
     "extract": [("out", "--out", False)],
     "export": [("out", "--out", False)],
-    **{name: [("json", "--json", False)] for name in ("adapt", "rank", "similarity", "pretrain", "transfer-lr")},
+    "adapt": [("out", "--out", True), ("json", "--json", False)],
+    **{name: [("json", "--json", False)] for name in ("rank", "similarity", "pretrain", "transfer-lr")},
 }
 # what a command writes inside an output folder, checked against its inputs as well
 _WRITTEN_INSIDE = {
     ("fit", "out"): ("run.json", "report.html", "model", "checkpoints"),
     ("curve", "out"): ("run.json", "report.html", "curve.png", "curve.svg"),
+    ("adapt", "out"): ("config.json", "weights.safetensors"),
 }
 # (argument, what it is) of every path a command reads; "runs" and "model_dir" stand for the files read inside
 _INPUT_ARGUMENTS = {

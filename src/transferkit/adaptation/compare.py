@@ -210,10 +210,12 @@ def compare_adaptation(
     Returns
     -------
     dict
-        ``methods`` (per method: weights chosen, accuracy per seed, mean, std, distance after,
-        seconds), ``selected`` (choices per seed, accuracy, gain over source-only with a 95 %
-        interval, ``warning`` when it loses more than 2 points, ``not_chosen``: methods scored but
-        not eligible for the choice on these features, with the reason), ``oracle``, ``distance_before``.
+        ``methods`` (per method: weights chosen, reverse error, share of the target's predictions
+        that differ from source-only's (``changed``), accuracy per seed, mean, std, distance after,
+        seconds; the accuracies only with ``test_labels``), ``selected`` (choices per seed,
+        accuracy, gain over source-only with a 95 % interval, ``warning`` when it loses more than
+        2 points, ``not_chosen``: methods scored but not eligible for the choice on these
+        features, with the reason), ``oracle``, ``distance_before``.
     """
     source, target = dense_features(source), dense_features(target)
     labels = np.asarray(labels, dtype=np.int64)
@@ -232,6 +234,7 @@ def compare_adaptation(
             "accuracy_per_seed": [],
             "correct": [],
             "seconds": [],
+            "changed": [],
             "distance_after": None,
         }
         for m in methods
@@ -254,6 +257,10 @@ def compare_adaptation(
             fitting = sum(c.seconds for c in selection.candidates if c.method == method)
             row["seconds"].append(fitting + time.perf_counter() - started)
             row["reverse_error"].append(candidate.reverse_error)
+            predicted = np.asarray(model.predict(target))  # (N_t,): what adaptation changes, seen without labels
+            if method == "source-only":
+                source_only_predicted = predicted
+            row["changed"].append(float(np.mean(predicted != source_only_predicted)))
             if method == "source-only":
                 row["distance_after"] = record["distance_before"]
             elif row["distance_after"] is None:  # first seed: enough to show the direction

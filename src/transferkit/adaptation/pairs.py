@@ -3,6 +3,8 @@
 The source lends all its labelled examples; the target's training part is the unlabelled
 data the methods adapt to, and its test part (with labels) is used only to score them. Both
 must have the same label set; images of different resolutions are brought to the smaller one.
+A target without labels (a folder of images, a ``.txt`` of texts, ...) is adapted to as a
+whole, and nothing is scored: see :func:`transferkit.data.load_unlabelled`.
 """
 
 from __future__ import annotations
@@ -27,28 +29,35 @@ class DomainPair:
 
     Attributes
     ----------
-    source, target, test : ndarray, shape (N, D)
-        Labelled source, unlabelled target (its training part), target test part.
-    source_labels, target_labels, test_labels : ndarray of int
-        ``target_labels`` and ``test_labels`` serve the oracle and the scoring only.
+    source, target : ndarray, shape (N, D)
+        Labelled source, unlabelled target (a labelled target's training part).
+    test : ndarray, shape (N, D) or None
+        A labelled target's test part; ``None`` when the target has no labels.
+    source_labels : ndarray of int
+    target_labels, test_labels : ndarray of int or None
+        Serve the oracle and the scoring only; ``None`` when the target has no labels.
     classes : list of str
     representation : str
         Backbone name or ``"tfidf"``.
     notes : list of str
         What was done to make the pair comparable (resizing).
     extract_seconds : float
+    source_inputs, target_inputs : ndarray or list of str
+        The inputs the features came from (images after resizing), to fit a model on them.
     """
 
     source: np.ndarray
     source_labels: np.ndarray
     target: np.ndarray
-    target_labels: np.ndarray
-    test: np.ndarray
-    test_labels: np.ndarray
+    target_labels: np.ndarray | None
+    test: np.ndarray | None
+    test_labels: np.ndarray | None
     classes: list[str]
     representation: str
     notes: list[str] = field(default_factory=list)
     extract_seconds: float = 0.0
+    source_inputs: Any = None
+    target_inputs: Any = None
 
 
 def load_pair(
@@ -64,8 +73,11 @@ def load_pair(
 
     Parameters
     ----------
-    source_name, target_name : str
-        Anything :func:`transferkit.data.load_dataset` accepts.
+    source_name : str
+        Labelled data: anything :func:`transferkit.data.load_dataset` accepts.
+    target_name : str
+        The same, or data without labels: anything :func:`transferkit.data.load_unlabelled`
+        accepts (decided by :func:`transferkit.data.has_labels`).
     backbone : str, optional
         Backbone name, or ``"tfidf"`` for text; default by modality. Tabular data (feature
         vectors, e.g. an ``.npz`` of ``X`` and ``y``) are adapted as they are.
@@ -81,28 +93,41 @@ def load_pair(
     DomainPair
     """
     from ..backbones import DEFAULT_BACKBONES, create_backbone
-    from ..data import load_dataset
+    from ..data import has_labels, load_dataset, load_unlabelled
     from ..features import extract_features
 
     options = load_options or {}
     source_split = load_dataset(source_name, **options)
-    target_split = load_dataset(target_name, **options)
-    if source_split.train.modality != target_split.train.modality:
+    labelled = has_labels(target_name, label_column=options.get("label_column"))
+    if labelled:
+        target_split = load_dataset(target_name, **options)
+        target_modality = target_split.train.modality
+        target_inputs, test_inputs = target_split.train.inputs, target_split.test.inputs
+        target_labels, test_labels = target_split.train.labels, target_split.test.labels
+    else:
+        if options.get("label_column") is not None:
+            raise DataError(f"--label-column {options['label_column']!r} is not a column of target {target_name!r}")
+        unlabelled = load_unlabelled(target_name, text_column=options.get("text_column"))
+        target_modality, target_inputs = unlabelled.modality, unlabelled.inputs
+        test_inputs = target_labels = test_labels = None
+    if source_split.train.modality != target_modality:
         raise DataError(
             f"source {source_name!r} holds {source_split.train.modality} data but target {target_name!r} "
-            f"holds {target_split.train.modality} data; a pair needs one modality"
+            f"holds {target_modality} data; a pair needs one modality"
         )
-    check_same_labels(source_split.train.classes, target_split.train.classes)
+    if labelled:
+        check_same_labels(source_split.train.classes, target_split.train.classes)
     modality = source_split.train.modality
     source_inputs = _concatenate(source_split.train.inputs, source_split.test.inputs)
     source_labels = np.concatenate([source_split.train.labels, source_split.test.labels])
-    target_inputs, test_inputs = target_split.train.inputs, target_split.test.inputs
     notes = []
     if modality == "image":
         before = (np.shape(source_inputs)[1:3], np.shape(target_inputs)[1:3])
         source_inputs, target_inputs = match_resolution(source_inputs, target_inputs)
-        _, test_inputs = match_resolution(source_inputs, test_inputs)
-        if before[0] != before[1]:
+        if test_inputs is not None:
+            _, test_inputs = match_resolution(source_inputs, test_inputs)
+        arrays = isinstance(source_inputs, np.ndarray) and isinstance(target_inputs, np.ndarray)
+        if arrays and before[0] != before[1]:  # files are read at the backbone's size, each as it is
             size = "x".join(map(str, np.shape(source_inputs)[1:3]))
             notes.append(f"both domains brought to {size} px (the smaller resolution) before the backbone")
     started = time.perf_counter()
@@ -111,7 +136,9 @@ def load_pair(
         if backbone is not None:
             raise DataError(f"{source_name!r} holds feature vectors; leave out the backbone ({backbone!r})")
         name = "input"  # printed as "on input features"
-        features = [np.asarray(x, dtype=np.float32) for x in (source_inputs, target_inputs, test_inputs)]
+        features = [
+            None if x is None else np.asarray(x, dtype=np.float32) for x in (source_inputs, target_inputs, test_inputs)
+        ]
         if features[0].shape[1] != features[1].shape[1]:
             raise DataError(
                 f"source features have {features[0].shape[1]} columns but target features {features[1].shape[1]}"
@@ -119,7 +146,8 @@ def load_pair(
     elif name == TFIDF:
         if modality != "text":
             raise DataError(f"'tfidf' features need text data; {source_name!r} holds {modality} data")
-        features = tfidf_features([*source_inputs, *target_inputs], source_inputs, target_inputs, test_inputs)
+        parts = [source_inputs, target_inputs] + ([] if test_inputs is None else [test_inputs])
+        features = tfidf_features([*source_inputs, *target_inputs], *parts) + [None] * (test_inputs is None)
     else:
         if name is None:
             raise DataError(f"no default backbone for {modality} data; name one with --backbone")
@@ -127,20 +155,24 @@ def load_pair(
         if model.cfg.modality != modality:
             raise DataError(f"backbone {name!r} reads {model.cfg.modality} but the data are {modality}")
         features = [
-            extract_features(model, inputs, image_size=image_size, cache=cache, desc=f"extracting {part}").features
+            None
+            if inputs is None
+            else extract_features(model, inputs, image_size=image_size, cache=cache, desc=f"extracting {part}").features
             for part, inputs in (("source", source_inputs), ("target", target_inputs), ("target test", test_inputs))
         ]
     return DomainPair(
         source=features[0],
         source_labels=source_labels,
         target=features[1],
-        target_labels=target_split.train.labels,
+        target_labels=target_labels,
         test=features[2],
-        test_labels=target_split.test.labels,
+        test_labels=test_labels,
         classes=list(source_split.train.classes),
         representation=name,
         notes=notes,
         extract_seconds=time.perf_counter() - started,
+        source_inputs=source_inputs,
+        target_inputs=target_inputs,
     )
 
 

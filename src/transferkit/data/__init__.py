@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import DataError, did_you_mean
 from ._dataset import Dataset, DataSplit, content_hash, few_shot_indices
 from .builtin import BUILTIN_DATASETS, list_datasets, load_builtin
+from .unlabelled import UnlabelledData, has_labels, load_unlabelled
 from .user import load_csv, load_image_folder, load_npz
 
 __all__ = [
@@ -18,6 +19,9 @@ __all__ = [
     "few_shot_indices",
     "content_hash",
     "load_dataset",
+    "load_unlabelled",
+    "has_labels",
+    "UnlabelledData",
     "list_datasets",
     "BUILTIN_DATASETS",
 ]
