@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .adaptation.pairs import TFIDF
+from .adaptation.run import LABELLED_TARGET
 from .errors import TransferkitError
 
 
@@ -39,6 +40,19 @@ def add_parser(commands: Any) -> None:
         help="adaptation weight of the deep methods, self-training and msda (default: chosen, 0.3 or 1)",
     )
     adapt.add_argument("--steps", type=int, help="training steps of the deep methods (default 600)")
+    adapt.add_argument(
+        "--target-labels-per-class",
+        type=int,
+        metavar="K",
+        help="choose the method with K labelled examples per class drawn from a labelled target's training part "
+        "(per seed) instead of reverse validation; they train nothing (default: none, label-free)",
+    )
+    adapt.add_argument(
+        "--target-labelled",
+        metavar="DATA",
+        help="a few labelled target examples (an image folder of classes, a .csv, a .npz) that choose the method "
+        "instead of reverse validation; they train nothing (default: none, label-free)",
+    )
     adapt.add_argument("--seeds", type=int, default=3, help="seeds to run (default 3)")
     adapt.add_argument("--seed", type=int, default=0, help="first seed")
     adapt.add_argument("--text-column")
@@ -47,7 +61,7 @@ def add_parser(commands: Any) -> None:
     adapt.add_argument(
         "--out",
         metavar="DIR",
-        help="save the label-free choice of the first seed, fitted on every source label and the whole target, "
+        help="save the choice of the first seed, fitted on every source label and the whole target, "
         "as a model for `transferkit predict` (backbone features only, not tfidf)",
     )
     adapt.add_argument("--quiet", action="store_true")
@@ -64,6 +78,7 @@ def pair_from_args(args: argparse.Namespace) -> Any:
         backbone=args.backbone,
         image_size=args.image_size,
         load_options={k: v for k, v in options.items() if v is not None},
+        labelled_name=getattr(args, "target_labelled", None),
     )
 
 
@@ -88,12 +103,24 @@ def command_adapt(args: argparse.Namespace) -> int:
         raise TransferkitError(f"--seeds must be a positive int. Got {args.seeds} instead.")
     if args.weight is not None and args.weight < 0:
         raise TransferkitError(f"--weight must be a float >= 0. Got {args.weight} instead.")
+    if args.target_labels_per_class is not None:
+        if args.target_labels_per_class < 1:
+            raise TransferkitError(
+                f"--target-labels-per-class must be >= 1. Got {args.target_labels_per_class} instead."
+            )
+        if args.target_labelled:
+            raise TransferkitError("give --target-labels-per-class or --target-labelled, not both")
     settings = AdaptationConfig().replace(steps=args.steps).validate()
     if args.out and args.backbone == TFIDF:
         raise TransferkitError(
             "--out saves a model on a backbone's features; tfidf features are not one (leave out --out)"
         )
     pair = pair_from_args(args)
+    if args.target_labels_per_class is not None and pair.target_labels is None:
+        raise TransferkitError(
+            f"--target-labels-per-class draws from the target's labels, but {args.target!r} has none; "
+            "give the few labelled examples with --target-labelled DATA"
+        )
     if args.out and pair.representation == "input":
         raise TransferkitError(
             f"--out saves a model on a backbone's features; {args.source!r} holds feature vectors (leave out --out)"
@@ -110,6 +137,8 @@ def command_adapt(args: argparse.Namespace) -> int:
         target_labels=pair.target_labels,
         weights=DEFAULT_WEIGHTS if args.weight is None else (args.weight,),
         settings=settings,
+        target_labels_per_class=args.target_labels_per_class,
+        target_labelled=None if pair.labelled is None else (pair.labelled, pair.labelled_labels),
     )
     scored = pair.test is not None
     print(f"{args.source} -> {args.target} on {pair.representation} features" + "".join(f"; {n}" for n in pair.notes))
@@ -120,25 +149,35 @@ def command_adapt(args: argparse.Namespace) -> int:
         )
     else:
         print(
-            f"source: {len(pair.source)} labelled; target: {len(pair.target)} without labels: "
-            "nothing can be scored, the choice below is label-free and unverified"
+            f"source: {len(pair.source)} labelled; target: {len(pair.target)} without labels: nothing can be scored, "
+            + (
+                "the choice below is label-free and unverified"
+                if pair.labelled is None
+                else f"the choice below rests on the {len(pair.labelled)} examples of --target-labelled"
+            )
         )
     before = record["distance_before"]
     print(f"domain distance before adaptation: MMD² {before['mmd']:.4f}, A-distance {before['a_distance']:.2f}")
     print()
-    _print_table(_method_rows(record, scored))
+    _print_table(
+        _method_rows(
+            record, scored, "rev. error" if pair.labelled is None and not args.target_labels_per_class else "sel. error"
+        )
+    )
     selected = record["selected"]
     choices = ", ".join(_choice(c) for c in selected["choices"])
     print()
+    by_labels = selected["criterion"] == LABELLED_TARGET
+    how = (
+        f"choice by {_labelled_count(args, pair)} labelled target examples" if by_labels else "label-free choice"
+    ) + f" ({'' if by_labels else 'reverse validation, '}one-standard-error rule, per seed): {choices}"
     if scored:
         print(
-            "label-free choice (reverse validation, one-standard-error rule, per seed): "
-            f"{choices} -> {selected['accuracy']:.3f} "
-            f"± {selected['accuracy_std']:.3f}, {_gain_text(selected['gain'])} points over source-only: "
-            f"{selected['gain']['verdict']}"
+            f"{how} -> {selected['accuracy']:.3f} ± {selected['accuracy_std']:.3f}, "
+            f"{_gain_text(selected['gain'])} points over source-only: {selected['gain']['verdict']}"
         )
     else:
-        print(f"label-free choice (reverse validation, one-standard-error rule, per seed): {choices}")
+        print(how)
     for method, reason in selected.get("not_chosen", {}).items():
         print(f"{method} was scored but not eligible for the choice: {reason}")
     if "warning" in selected:
@@ -190,11 +229,20 @@ def _save_choice(args: argparse.Namespace, pair: Any, choice: dict[str, Any], se
         print(f"note: {'; '.join(pair.notes)}: give predict images of that size too")
 
 
-def _method_rows(record: dict[str, Any], scored: bool) -> list[list[str]]:
-    """The table of methods: accuracy and gain when the target's labels score them, else what is seen without."""
+def _labelled_count(args: argparse.Namespace, pair: Any) -> str:
+    if pair.labelled is not None:
+        return str(len(pair.labelled))
+    return f"{args.target_labels_per_class} x {len(pair.classes)}"
+
+
+def _method_rows(record: dict[str, Any], scored: bool, error: str) -> list[list[str]]:
+    """The table of methods: accuracy and gain when the target's labels score them, else what is seen without.
+
+    ``error`` heads the selection error's column: reverse validation's, or that on labelled target examples.
+    """
     head = ["method", "weight"]
     head += ["target accuracy", "gain vs source-only (95%)"] if scored else ["predictions changed"]
-    rows = [[*head, "A-dist. after", "rev. error", "time"]]
+    rows = [[*head, "A-dist. after", error, "time"]]
     for method, row in record["methods"].items():
         after = row["distance_after"]
         cells = [method, _weights(row["weights"])]

@@ -180,7 +180,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         return strategy
 
     # -- fitting ----------------------------------------------------------------
-    def fit(self, X: Any, y: Any, X_target: Any = None) -> TransferClassifier:
+    def fit(self, X: Any, y: Any, X_target: Any = None, target_labelled: Any = None) -> TransferClassifier:
         """Fit on labelled examples (and, with ``adaptation``, unlabelled target-domain examples).
 
         Parameters
@@ -189,6 +189,11 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (N,)
         X_target : same form as ``X``, optional
             Unlabelled examples of the target domain; required with ``adaptation``.
+        target_labelled : (X_few, y_few), optional
+            A few labelled target-domain examples (``y_few`` among the classes of ``y``). With
+            ``adaptation="auto"``, or a weighted method without ``adaptation_weight``, on frozen
+            features, they choose the method and weight instead of reverse validation; they train
+            nothing (see :func:`transferkit.adaptation.select_adaptation`).
 
         Returns
         -------
@@ -229,6 +234,12 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             )
         if zero_shot and strategy.name != "linear-probe":
             raise TransferkitError(f"with no labelled examples only 'linear-probe' can be used, not {strategy.name!r}")
+        if target_labelled is not None and (self.adaptation is None or getattr(strategy, "trains", False)):
+            raise TransferkitError(
+                "target_labelled chooses a domain-adaptation method on frozen features: it needs adaptation= "
+                f"and a strategy that trains no network (e.g. 'linear-probe'); got adaptation={self.adaptation!r}, "
+                f"strategy {strategy.name!r}"
+            )
         with quiet_unless(self.verbose):
             if strategy.uses_backbone:
                 name = backbone_name or DEFAULT_BACKBONES.get(modality)
@@ -248,7 +259,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
                     descriptions = read_label_descriptions(self.label_descriptions, list(classes))
                     prototypes = embed_descriptions(backbone, descriptions, list(classes))
                 if self.adaptation is not None and not getattr(strategy, "trains", False):
-                    model = self._adapt_features(inputs, encoded, target_inputs)
+                    model = self._adapt_features(inputs, encoded, target_inputs, classes, target_labelled)
                 elif getattr(strategy, "trains", False):
                     model = self._train(strategy, inputs, encoded, len(classes), modality, prototypes, target_inputs)
                 elif prototypes is not None:
@@ -371,23 +382,62 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             raise DataError(f"X holds {modality} data but X_target holds {target_modality} data; expected the same")
         return as_inputs(X_target, "X_target")
 
-    def _adapt_features(self, inputs: Any, encoded: np.ndarray, target_inputs: Any) -> Any:
-        """Adapt on frozen features: choose the method / weight without target labels, then fit on all of X."""
+    def _adapt_features(
+        self, inputs: Any, encoded: np.ndarray, target_inputs: Any, classes: np.ndarray, target_labelled: Any
+    ) -> Any:
+        """Adapt on frozen features: choose the method / weight (without target labels, or with the few given),
+        then fit on all of X."""
         from .adaptation.run import DEFAULT_WEIGHTS, METHODS, WEIGHTED_METHODS, fit_method, select_adaptation
 
         settings = adaptation_config(self.adaptation_settings)
+        method, weight, selection = self.adaptation, self.adaptation_weight, None
+        chooses = method == "auto" or (method in WEIGHTED_METHODS and weight is None)
+        if target_labelled is not None and not chooses:
+            raise TransferkitError(
+                f"target_labelled only chooses the method and weight; adaptation={method!r} with "
+                f"adaptation_weight={weight!r} leaves nothing to choose (use 'auto', or leave the weight None)"
+            )
         source = self._features(inputs, "extracting source")
         target = self._features(target_inputs, "extracting target")
-        method, weight, selection = self.adaptation, self.adaptation_weight, None
+        few = None if target_labelled is None else self._labelled_target(target_labelled, classes)
         common = {"settings": settings, "random_state": int(self.random_state)}
-        if method == "auto" or (method in WEIGHTED_METHODS and weight is None):
+        if chooses:
             methods = list(METHODS) if method == "auto" else [method]
             weights = DEFAULT_WEIGHTS if weight is None else (float(weight),)
-            chosen = select_adaptation(methods, source, encoded, target, weights=weights, **common)
+            chosen = select_adaptation(methods, source, encoded, target, weights=weights, target_labelled=few, **common)
             method, weight, selection = chosen.best.method, chosen.best.weight, chosen.to_dict()
+            if few is not None:  # fitted on every source label already: nothing was held out
+                self.history_["adaptation"] = {
+                    "method": method,
+                    "weight": weight,
+                    "path": "features",
+                    "selection": selection,
+                }
+                return chosen.best.model
         model = fit_method(method, source, encoded, target, weight=weight, **common)
         self.history_["adaptation"] = {"method": method, "weight": weight, "path": "features", "selection": selection}
         return model
+
+    def _labelled_target(self, target_labelled: Any, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Features ``(N_l, D)`` and label indices of ``target_labelled = (X_few, y_few)``, checked."""
+        if not isinstance(target_labelled, (tuple, list)) or len(target_labelled) != 2:
+            raise DataError(f"target_labelled must be a pair (X_few, y_few); got {type(target_labelled).__name__}")
+        few_inputs, few_labels = as_inputs(target_labelled[0], "target_labelled X"), np.asarray(target_labelled[1])
+        if few_labels.ndim != 1 or len(few_labels) != len(few_inputs) or len(few_labels) == 0:
+            raise DataError(
+                f"target_labelled has {len(few_inputs)} examples and labels of shape {few_labels.shape}; "
+                "expected one label per example, at least one"
+            )
+        unknown = sorted({str(v) for v in few_labels} - {str(c) for c in classes})
+        if unknown:
+            raise DataError(f"target_labelled has labels not in y: {unknown}; expected among {list(classes)}")
+        if infer_modality(few_inputs) != self.backbone_.cfg.modality:
+            raise DataError(
+                f"target_labelled holds {infer_modality(few_inputs)} data; X holds {self.backbone_.cfg.modality} data"
+            )
+        index = {str(c): i for i, c in enumerate(classes)}
+        encoded = np.asarray([index[str(v)] for v in few_labels], dtype=np.int64)
+        return self._features(few_inputs, "extracting labelled target"), encoded
 
     def _features(self, inputs: np.ndarray | list[str], desc: str) -> np.ndarray:
         result = extract_features(

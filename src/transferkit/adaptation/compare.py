@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data._dataset import few_shot_indices
 from ..errors import DataError
 from ..selection.distance import mmd, proxy_a_distance
 from ..selection.guard import transfer_gain
@@ -179,6 +180,8 @@ def compare_adaptation(
     weights: tuple[float, ...] = DEFAULT_WEIGHTS,
     settings: AdaptationConfig | None = None,
     seed: int = 0,
+    target_labels_per_class: int | None = None,
+    target_labelled: tuple[Any, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Run the label-free selection over ``seeds`` and score every method on the target.
 
@@ -206,6 +209,13 @@ def compare_adaptation(
     weights, settings
         See :func:`~transferkit.adaptation.run.select_adaptation`.
     seed : int
+    target_labels_per_class : int, optional
+        Choose with a few labelled target examples instead of reverse validation: per seed, this
+        many of each class are drawn from ``target`` with their ``target_labels`` (seeded by the
+        seed) and score the candidates; they train nothing, and the test part is never read.
+    target_labelled : (array of shape (N_l, D), ndarray of int), optional
+        Or: a few labelled target examples given apart (features, label indices), the same for
+        every seed; see :func:`~transferkit.adaptation.run.select_adaptation`.
 
     Returns
     -------
@@ -239,21 +249,33 @@ def compare_adaptation(
         }
         for m in methods
     }
+    if target_labels_per_class is not None and target_labels is None:
+        raise DataError("choosing with labelled target examples needs the target's labels (target_labels)")
+    if target_labels_per_class is not None and target_labelled is not None:
+        raise DataError("give target_labels_per_class or target_labelled, not both")
     selected = {"choices": [], "accuracy_per_seed": [], "correct": []}
     for s in range(seed, seed + seeds):
+        few = target_labelled
+        if target_labels_per_class is not None:
+            drawn = few_shot_indices(np.asarray(target_labels), target_labels_per_class, s)
+            few = (target[drawn], np.asarray(target_labels, dtype=np.int64)[drawn])
         selection = select_adaptation(
-            methods, source, labels, target, weights=weights, settings=settings, random_state=s
+            methods, source, labels, target, weights=weights, settings=settings, random_state=s, target_labelled=few
         )
+        selected["criterion"] = selection.criterion
         for method in methods:
             candidate = selection.per_method[method]
             row = rows[method]
             row["weights"].append(candidate.weight)
             started = time.perf_counter()
             # Refit at the chosen weight on every source label, as TransferClassifier does: the 80/20
-            # split only serves the choice (like scikit-learn's refit after a grid search).
-            model = fit_method(
-                method, source, labels, target, weight=candidate.weight, settings=settings, random_state=s
-            )
+            # split only serves the choice (like scikit-learn's refit after a grid search). Labelled
+            # target examples hold no source out, so their candidates are fitted on it all already.
+            model = candidate.model
+            if len(selection.validation_index):
+                model = fit_method(
+                    method, source, labels, target, weight=candidate.weight, settings=settings, random_state=s
+                )
             fitting = sum(c.seconds for c in selection.candidates if c.method == method)
             row["seconds"].append(fitting + time.perf_counter() - started)
             row["reverse_error"].append(candidate.reverse_error)
@@ -286,8 +308,8 @@ def compare_adaptation(
         selected["gain"] = _gain(selected["correct"], rows["source-only"]["correct"])
         if selected["gain"]["gain"] < -0.02:
             selected["warning"] = (
-                f"the label-free choice scores {-100 * selected['gain']['gain']:.1f} points below source-only "
-                "on the target's labels: reverse validation chose badly here"
+                f"the chosen method scores {-100 * selected['gain']['gain']:.1f} points below source-only "
+                f"on the target's labels: {selected['criterion']} chose badly here"
             )
     if scored and target_labels is not None:
         started = time.perf_counter()

@@ -42,6 +42,8 @@ class DomainPair:
     notes : list of str
         What was done to make the pair comparable (resizing).
     extract_seconds : float
+    labelled, labelled_labels : ndarray or None
+        Features and label indices of a few labelled target examples given apart (``labelled_name``).
     source_inputs, target_inputs : ndarray or list of str
         The inputs the features came from (images after resizing), to fit a model on them.
     """
@@ -56,6 +58,8 @@ class DomainPair:
     representation: str
     notes: list[str] = field(default_factory=list)
     extract_seconds: float = 0.0
+    labelled: np.ndarray | None = None
+    labelled_labels: np.ndarray | None = None
     source_inputs: Any = None
     target_inputs: Any = None
 
@@ -68,6 +72,7 @@ def load_pair(
     image_size: int | None = None,
     cache: bool = True,
     load_options: dict[str, Any] | None = None,
+    labelled_name: str | None = None,
 ) -> DomainPair:
     """Load two data sets (built-in names or paths) and extract the features of both.
 
@@ -87,6 +92,9 @@ def load_pair(
         Use the feature cache.
     load_options : dict, optional
         Passed to ``load_dataset`` (``text_column``, ``label_column``, ...).
+    labelled_name : str, optional
+        A few labelled examples of the target domain (anything ``load_dataset`` accepts; all of
+        it is used, its classes among the source's), to choose the method with.
 
     Returns
     -------
@@ -120,60 +128,85 @@ def load_pair(
     modality = source_split.train.modality
     source_inputs = _concatenate(source_split.train.inputs, source_split.test.inputs)
     source_labels = np.concatenate([source_split.train.labels, source_split.test.labels])
+    few_inputs, few_labels = (None, None)
+    if labelled_name is not None:
+        few_inputs, few_labels = _labelled_examples(labelled_name, source_split.train.classes, modality, options)
     notes = []
     if modality == "image":
         before = (np.shape(source_inputs)[1:3], np.shape(target_inputs)[1:3])
         source_inputs, target_inputs = match_resolution(source_inputs, target_inputs)
         if test_inputs is not None:
             _, test_inputs = match_resolution(source_inputs, test_inputs)
+        if few_inputs is not None:
+            _, few_inputs = match_resolution(source_inputs, few_inputs)
         arrays = isinstance(source_inputs, np.ndarray) and isinstance(target_inputs, np.ndarray)
         if arrays and before[0] != before[1]:  # files are read at the backbone's size, each as it is
             size = "x".join(map(str, np.shape(source_inputs)[1:3]))
             notes.append(f"both domains brought to {size} px (the smaller resolution) before the backbone")
     started = time.perf_counter()
     name = backbone or DEFAULT_BACKBONES.get(modality)
+    parts = {"source": source_inputs, "target": target_inputs, "target test": test_inputs, "labelled": few_inputs}
+    present = {part: inputs for part, inputs in parts.items() if inputs is not None}
     if modality == "tabular":  # features already: adapt them as they are
         if backbone is not None:
             raise DataError(f"{source_name!r} holds feature vectors; leave out the backbone ({backbone!r})")
         name = "input"  # printed as "on input features"
-        features = [
-            None if x is None else np.asarray(x, dtype=np.float32) for x in (source_inputs, target_inputs, test_inputs)
-        ]
-        if features[0].shape[1] != features[1].shape[1]:
-            raise DataError(
-                f"source features have {features[0].shape[1]} columns but target features {features[1].shape[1]}"
-            )
+        features = {part: np.asarray(inputs, dtype=np.float32) for part, inputs in present.items()}
+        for part, rows in features.items():
+            if rows.shape[1] != features["source"].shape[1]:
+                raise DataError(
+                    f"source features have {features['source'].shape[1]} columns but {part} features {rows.shape[1]}"
+                )
     elif name == TFIDF:
         if modality != "text":
             raise DataError(f"'tfidf' features need text data; {source_name!r} holds {modality} data")
-        parts = [source_inputs, target_inputs] + ([] if test_inputs is None else [test_inputs])
-        features = tfidf_features([*source_inputs, *target_inputs], *parts) + [None] * (test_inputs is None)
+        matrices = tfidf_features([*source_inputs, *target_inputs], *present.values())
+        features = dict(zip(present, matrices))
     else:
         if name is None:
             raise DataError(f"no default backbone for {modality} data; name one with --backbone")
         model = create_backbone(name)
         if model.cfg.modality != modality:
             raise DataError(f"backbone {name!r} reads {model.cfg.modality} but the data are {modality}")
-        features = [
-            None
-            if inputs is None
-            else extract_features(model, inputs, image_size=image_size, cache=cache, desc=f"extracting {part}").features
-            for part, inputs in (("source", source_inputs), ("target", target_inputs), ("target test", test_inputs))
-        ]
+        features = {}
+        for part, inputs in present.items():
+            extracted = extract_features(model, inputs, image_size=image_size, cache=cache, desc=f"extracting {part}")
+            features[part] = extracted.features
     return DomainPair(
-        source=features[0],
+        source=features["source"],
         source_labels=source_labels,
-        target=features[1],
+        target=features["target"],
         target_labels=target_labels,
-        test=features[2],
+        test=features.get("target test"),
         test_labels=test_labels,
         classes=list(source_split.train.classes),
         representation=name,
         notes=notes,
         extract_seconds=time.perf_counter() - started,
+        labelled=features.get("labelled"),
+        labelled_labels=few_labels,
         source_inputs=source_inputs,
         target_inputs=target_inputs,
     )
+
+
+def _labelled_examples(name: str, classes: list[str], modality: str, options: dict[str, Any]) -> tuple[Any, np.ndarray]:
+    """All inputs of the labelled data set ``name`` and their labels as indices into the source's ``classes``."""
+    from ..data import load_dataset
+
+    split = load_dataset(name, **options)
+    if split.train.modality != modality:
+        raise DataError(
+            f"labelled target examples {name!r} hold {split.train.modality} data; the pair's are {modality}"
+        )
+    unknown = sorted(set(split.train.classes) - set(classes))
+    if unknown:
+        raise DataError(
+            f"labelled target examples {name!r} have classes the source lacks: {unknown}; expected among {classes}"
+        )
+    index = np.asarray([classes.index(c) for c in split.train.classes])  # its label index -> the source's
+    inputs = _concatenate(split.train.inputs, split.test.inputs)
+    return inputs, index[np.concatenate([split.train.labels, split.test.labels])]
 
 
 def _concatenate(a: Any, b: Any) -> Any:

@@ -26,6 +26,14 @@ within a method; across methods, source-only, then the shallow methods (a linear
 fitted differently), then the deep ones (a trained network). ``rule="lowest"`` keeps the plain
 minimum.
 
+**A handful of labelled target examples** (``select_adaptation(..., target_labelled=...)``,
+``adapt --target-labels-per-class K`` or ``--target-labelled DATA``), where the user has them,
+choose instead: each candidate is fitted on the whole source and scored by its error on them,
+under the same one-standard-error rule (with few examples the standard error is large, so a
+method must lead clearly to beat source-only). They score, they train nothing. Reverse
+validation measures how well pseudo-labels carry back to the source, not target accuracy; a
+few target labels measure the thing itself, if noisily.
+
 mSDA is fitted and scored on any features, but chosen only where every feature is
 non-negative: its corruption (a feature dropped to zero) models a word missing from a
 bag-of-words, the features it was designed for (Chen et al., 2012). On signed sentence
@@ -68,6 +76,8 @@ __all__ = [
     "select_adaptation",
     "choose_candidates",
     "SELECTION_RULES",
+    "REVERSE_VALIDATION",
+    "LABELLED_TARGET",
     "Candidate",
     "Selection",
     "DenoisedProbeHead",
@@ -79,6 +89,7 @@ SHALLOW_METHODS = ("shallow-coral", "kmm", "kliep", "self-training", "msda")
 METHODS = ("source-only", *DEEP_METHODS, *SHALLOW_METHODS)
 WEIGHTED_METHODS = (*DEEP_METHODS, "self-training", "msda")  # methods with an adaptation weight, tried at each
 SELECTION_RULES = ("one-standard-error", "lowest")
+REVERSE_VALIDATION, LABELLED_TARGET = "reverse validation", "labelled target examples"  # Selection.criterion
 DEFAULT_WEIGHTS = (0.3, 1.0)  # adaptation weights tried per weighted method
 
 
@@ -267,13 +278,16 @@ class Candidate:
     weight : float or None
         Adaptation weight (deep methods and self-training).
     reverse_error : float
-        Reverse-validation error on held-out source labels (lower is better).
+        The selection error (lower is better): reverse-validation error on held-out source labels,
+        or, where the selection had a few labelled target examples (``Selection.criterion``), the
+        error on those.
     seconds : float
         Fit and scoring time.
     model : object
-        The fitted model (trained on the source training part).
+        The fitted model (trained on the source training part; on the whole source when the
+        labelled target examples choose, as no source is held out then).
     misses : ndarray of bool, shape (N_validation,), optional
-        Which held-out source examples the reverse model got wrong (for paired standard errors).
+        Which held-out examples were got wrong (for paired standard errors).
     """
 
     method: str
@@ -310,6 +324,8 @@ class Selection:
         One of :data:`SELECTION_RULES`.
     not_chosen : dict of str to str
         Methods fitted and scored but not eligible as ``best`` on these features, with the reason.
+    criterion : str
+        ``"reverse validation"`` (no target labels), or ``"labelled target examples"`` (a few).
     """
 
     candidates: list[Candidate]
@@ -319,11 +335,12 @@ class Selection:
     validation_index: np.ndarray
     rule: str = "one-standard-error"
     not_chosen: dict[str, str] = field(default_factory=dict)
+    criterion: str = REVERSE_VALIDATION
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary."""
         return {
-            "criterion": "reverse validation",
+            "criterion": self.criterion,
             "rule": self.rule,
             "not_chosen": dict(self.not_chosen),
             "candidates": [c.to_dict() for c in self.candidates],
@@ -415,8 +432,9 @@ def select_adaptation(
     validation_fraction: float = 0.2,
     rule: str = "one-standard-error",
     random_state: int = 0,
+    target_labelled: tuple[Any, np.ndarray] | None = None,
 ) -> Selection:
-    """Fit every candidate and choose one by reverse validation (no target labels).
+    """Fit every candidate and choose one by reverse validation (no target labels), or by a few labelled ones.
 
     Parameters
     ----------
@@ -435,6 +453,11 @@ def select_adaptation(
     rule : {"one-standard-error", "lowest"}
         How the reverse errors choose; see :func:`choose_candidates`.
     random_state : int
+    target_labelled : (array of shape (N_l, D), ndarray of int of shape (N_l,)), optional
+        A few labelled target examples. When given, they choose instead of reverse validation:
+        each candidate is fitted on the *whole* source (nothing is held out, so the chosen model
+        needs no refit) and scored by its error on them, under the same ``rule``. They train
+        nothing; include their features in ``target`` as well, like any target example.
 
     Returns
     -------
@@ -447,19 +470,54 @@ def select_adaptation(
     if len(np.unique(labels)) < 2:
         raise DataError("the source has one class; adaptation needs a labelled source with at least two")
     _check_rule(rule)  # before any fitting
-    train, validation = source_validation_split(labels, validation_fraction, random_state)
+    checked = _checked_target_labelled(target_labelled, source.shape[1], labels)
+    if checked is None:
+        train, validation = source_validation_split(labels, validation_fraction, random_state)
+    else:
+        train, validation = np.arange(len(labels)), np.zeros(0, dtype=np.int64)
     candidates = []
     for method in dict.fromkeys(check_method(m) for m in methods):
         for weight in weights if method in WEIGHTED_METHODS else (None,):
             started = time.perf_counter()
             common = {"weight": weight, "settings": settings, "random_state": random_state}
             model = fit_method(method, source[train], labels[train], target, **common)
-            misses = reverse_validation_misses(
-                method, model, source[train], source[validation], labels[validation], target, **common
-            )
+            if checked is None:
+                misses = reverse_validation_misses(
+                    method, model, source[train], source[validation], labels[validation], target, **common
+                )
+            else:
+                misses = np.asarray(model.predict(checked[0])) != checked[1]  # (N_l,)
             seconds = time.perf_counter() - started
             candidates.append(Candidate(method, weight, float(misses.mean()), seconds, model, misses))
     tried = {c.method for c in candidates}
     left_out = {m: why for m, why in not_chosen_automatically(source, target).items() if m in tried}
     per_method, best = choose_candidates(candidates, rule, exclude=left_out)
-    return Selection(candidates, per_method, best, train, validation, rule, left_out)
+    criterion = REVERSE_VALIDATION if checked is None else LABELLED_TARGET
+    return Selection(candidates, per_method, best, train, validation, rule, left_out, criterion)
+
+
+def _checked_target_labelled(
+    target_labelled: tuple[Any, np.ndarray] | None, n_features: int, source_labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(features (N_l, D), labels (N_l,))`` of the labelled target examples, checked; or None."""
+    if target_labelled is None:
+        return None
+    if not isinstance(target_labelled, (tuple, list)) or len(target_labelled) != 2:
+        raise DataError(
+            "target_labelled must be a pair (features, labels) of a few labelled target examples; "
+            f"got {type(target_labelled).__name__}"
+        )
+    features, labels = dense_features(target_labelled[0]), np.asarray(target_labelled[1])
+    if labels.ndim != 1 or len(labels) != len(features) or len(labels) == 0:
+        raise DataError(
+            f"the labelled target examples have {len(features)} feature rows and labels of shape {labels.shape}; "
+            "expected one label per row, at least one row"
+        )
+    if features.shape[1] != n_features:
+        raise DataError(f"labelled target features have {features.shape[1]} columns; the source's {n_features}")
+    if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() > source_labels.max():
+        raise DataError(
+            f"labelled target examples need label indices of the source's classes (0..{int(source_labels.max())}); "
+            f"got {labels.dtype} values {np.unique(labels)[:5].tolist()}"
+        )
+    return features, labels.astype(np.int64)
