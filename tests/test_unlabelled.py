@@ -125,7 +125,7 @@ def test_cli_adapt_to_an_unlabelled_target_reports_what_can_be_seen_without_labe
     assert "120 without labels: nothing can be scored" in out
     assert "predictions changed" in out and "target accuracy" not in out
     record = json.loads((tmp_path / "a.json").read_text())
-    assert record["target_labelled"] is False and record["sizes"]["test"] == 0
+    assert record["target_has_labels"] is False and record["sizes"]["test"] == 0
     assert record["methods"]["source-only"]["changed"] == [0.0]
     assert 0.0 <= record["methods"]["shallow-coral"]["changed"][0] <= 1.0
     assert "accuracy" not in record["methods"]["shallow-coral"] and "oracle" not in record

@@ -8,8 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from .adaptation.pairs import TFIDF
-from .adaptation.run import LABELLED_TARGET
 from .errors import TransferkitError
 
 
@@ -95,7 +93,8 @@ def command_adapt(args: argparse.Namespace) -> int:
     """Load the pair, run every method over the seeds, print the comparison."""
     from ._io import atomic_write_json
     from .adaptation import AdaptationConfig, compare_adaptation
-    from .adaptation.run import DEFAULT_WEIGHTS
+    from .adaptation.pairs import TFIDF
+    from .adaptation.run import DEFAULT_WEIGHTS, LABELLED_TARGET
     from .cli import _print_table
 
     methods = _methods(args.method)
@@ -159,15 +158,11 @@ def command_adapt(args: argparse.Namespace) -> int:
     before = record["distance_before"]
     print(f"domain distance before adaptation: MMD² {before['mmd']:.4f}, A-distance {before['a_distance']:.2f}")
     print()
-    _print_table(
-        _method_rows(
-            record, scored, "rev. error" if pair.labelled is None and not args.target_labels_per_class else "sel. error"
-        )
-    )
     selected = record["selected"]
+    by_labels = selected["criterion"] == LABELLED_TARGET
+    _print_table(_method_rows(record, scored, "sel. error" if by_labels else "rev. error"))
     choices = ", ".join(_choice(c) for c in selected["choices"])
     print()
-    by_labels = selected["criterion"] == LABELLED_TARGET
     how = (
         f"choice by {_labelled_count(args, pair)} labelled target examples" if by_labels else "label-free choice"
     ) + f" ({'' if by_labels else 'reverse validation, '}one-standard-error rule, per seed): {choices}"
@@ -197,7 +192,7 @@ def command_adapt(args: argparse.Namespace) -> int:
                     "target": len(pair.target),
                     "test": len(pair.test) if scored else 0,
                 },
-                "target_labelled": scored,
+                "target_has_labels": scored,
                 "settings": settings.to_dict(),
                 **json.loads(json.dumps(record, default=float)),
             },
