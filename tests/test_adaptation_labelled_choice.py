@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from test_adaptation import _nuisance_shift  # tests/ is on sys.path (pytest's default import mode)
 from transferkit.adaptation import AdaptationConfig, compare_adaptation, select_adaptation
 from transferkit.adaptation.run import LABELLED_TARGET
 from transferkit.cli import main
@@ -17,19 +18,8 @@ _FAST = AdaptationConfig(steps=30, bottleneck_dim=16, dropout=0.0)
 _SHALLOW = ["source-only", "shallow-coral", "self-training"]
 
 
-def _nuisance_shift(seed: int, n: int = 160, d: int = 10):
-    """Two classes at ±1.5 on axes 0 and 1; the target moved 6 std along axis 1 (as in test_adaptation)."""
-    rng = np.random.default_rng(seed)
-    ys, yt = np.arange(n) % 2, rng.permutation(np.arange(n) % 2)
-    xs, xt = rng.normal(size=(n, d)), rng.normal(size=(n, d))
-    xs[:, :2] += 1.5 * (2 * ys[:, None] - 1)
-    xt[:, :2] += 1.5 * (2 * yt[:, None] - 1)
-    xt[:, 1] += 6.0
-    return xs.astype(np.float32), ys, xt.astype(np.float32), yt
-
-
 def test_labelled_target_examples_score_every_candidate_fitted_on_the_whole_source():
-    xs, ys, xt, yt = _nuisance_shift(0)
+    xs, ys, xt, yt = _nuisance_shift(0, n=160, d=10)
     few = (xt[:12], yt[:12])
     selection = select_adaptation(_SHALLOW, xs, ys, xt, random_state=3, target_labelled=few)
     assert selection.criterion == LABELLED_TARGET and selection.to_dict()["criterion"] == LABELLED_TARGET
@@ -44,7 +34,7 @@ def test_labelled_target_examples_score_every_candidate_fitted_on_the_whole_sour
 
 def test_the_labelled_examples_decide_the_choice():
     """Labels equal to self-training's predictions make it error-free, and source-only far from it."""
-    xs, ys, xt, _ = _nuisance_shift(1)
+    xs, ys, xt, _ = _nuisance_shift(1, n=160, d=10)
     first = select_adaptation(_SHALLOW, xs, ys, xt, random_state=0)
     agreeing = np.asarray(first.per_method["self-training"].model.predict(xt))
     # fitted on the whole source rather than 80 %, the candidates differ a little from those above
@@ -65,13 +55,13 @@ def test_the_labelled_examples_decide_the_choice():
     ],
 )
 def test_bad_labelled_target_examples_are_refused_before_any_fit(few, message):
-    xs, ys, xt, _ = _nuisance_shift(0, n=40)
+    xs, ys, xt, _ = _nuisance_shift(0, n=40, d=10)
     with pytest.raises(DataError, match=message):
         select_adaptation(["source-only"], xs, ys, xt, target_labelled=few)
 
 
 def test_compare_draws_the_labelled_examples_from_the_targets_training_part_only():
-    xs, ys, xt, yt = _nuisance_shift(2)
+    xs, ys, xt, yt = _nuisance_shift(2, n=160, d=10)
     test, test_labels, xt, yt = xt[:60], yt[:60], xt[60:], yt[60:]
     common = {"methods": ["shallow-coral", "self-training"], "seeds": 2, "target_test": test, "settings": _FAST}
     record = compare_adaptation(
