@@ -397,29 +397,28 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
                 f"target_labelled only chooses the method and weight; adaptation={method!r} with "
                 f"adaptation_weight={weight!r} leaves nothing to choose (use 'auto', or leave the weight None)"
             )
+        few = None if target_labelled is None else self._labelled_target(target_labelled, classes)  # checked first
         source = self._features(inputs, "extracting source")
         target = self._features(target_inputs, "extracting target")
-        few = None if target_labelled is None else self._labelled_target(target_labelled, classes)
+        if few is not None:
+            few = (self._features(few[0], "extracting labelled target"), few[1])
         common = {"settings": settings, "random_state": int(self.random_state)}
         if chooses:
             methods = list(METHODS) if method == "auto" else [method]
             weights = DEFAULT_WEIGHTS if weight is None else (float(weight),)
             chosen = select_adaptation(methods, source, encoded, target, weights=weights, target_labelled=few, **common)
             method, weight, selection = chosen.best.method, chosen.best.weight, chosen.to_dict()
-            if few is not None:  # fitted on every source label already: nothing was held out
-                self.history_["adaptation"] = {
-                    "method": method,
-                    "weight": weight,
-                    "path": "features",
-                    "selection": selection,
-                }
-                return chosen.best.model
-        model = fit_method(method, source, encoded, target, weight=weight, **common)
+        # labelled target examples hold no source out: their choice is fitted on all of it already
+        model = (
+            chosen.best.model
+            if few is not None
+            else fit_method(method, source, encoded, target, weight=weight, **common)
+        )
         self.history_["adaptation"] = {"method": method, "weight": weight, "path": "features", "selection": selection}
         return model
 
-    def _labelled_target(self, target_labelled: Any, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Features ``(N_l, D)`` and label indices of ``target_labelled = (X_few, y_few)``, checked."""
+    def _labelled_target(self, target_labelled: Any, classes: np.ndarray) -> tuple[Any, np.ndarray]:
+        """Inputs and label indices of ``target_labelled = (X_few, y_few)``, checked before any extraction."""
         if not isinstance(target_labelled, (tuple, list)) or len(target_labelled) != 2:
             raise DataError(f"target_labelled must be a pair (X_few, y_few); got {type(target_labelled).__name__}")
         few_inputs, few_labels = as_inputs(target_labelled[0], "target_labelled X"), np.asarray(target_labelled[1])
@@ -436,8 +435,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
                 f"target_labelled holds {infer_modality(few_inputs)} data; X holds {self.backbone_.cfg.modality} data"
             )
         index = {str(c): i for i, c in enumerate(classes)}
-        encoded = np.asarray([index[str(v)] for v in few_labels], dtype=np.int64)
-        return self._features(few_inputs, "extracting labelled target"), encoded
+        return few_inputs, np.asarray([index[str(v)] for v in few_labels], dtype=np.int64)
 
     def _features(self, inputs: np.ndarray | list[str], desc: str) -> np.ndarray:
         result = extract_features(
