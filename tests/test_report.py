@@ -282,3 +282,28 @@ def test_report_out_never_replaces_the_record_it_reads(tmp_path, capsys):
         err = capsys.readouterr().err
         assert f"--out '{run / 'run.json'}' is the run record that report reads; choose another output path" in err
     assert (run / "run.json").read_bytes() == before and sorted(p.name for p in run.iterdir()) == ["run.json"]
+
+
+def test_adapt_records_show_each_method_and_the_choice_with_its_criterion(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    y = np.array(["cat", "dog"] * 60)
+    signal = (y == "dog")[:, None] * np.r_[2.0, 0, 0, 0]  # (120, 4)
+    np.savez(tmp_path / "s.npz", X=rng.normal(size=(120, 4)) + signal, y=y)
+    np.savez(tmp_path / "t.npz", X=rng.normal(size=(120, 4)) + signal + np.r_[0, 3.0, 0, 0], y=y)
+    np.savez(tmp_path / "u.npz", X=rng.normal(size=(120, 4)) + signal + np.r_[0, 3.0, 0, 0])  # no labels
+    common = ["--method", "shallow-coral,self-training", "--seeds", "2", "--quiet"]
+    for target, name in (("t.npz", "scored.json"), ("u.npz", "unscored.json")):
+        argv = ["adapt", "--source", str(tmp_path / "s.npz"), "--target", str(tmp_path / target), *common]
+        assert main([*argv, "--json", str(tmp_path / name)]) == 0, capsys.readouterr().err
+    scored, unscored = (load_record(str(tmp_path / n)) for n in ("scored.json", "unscored.json"))
+    old = json.loads(json.dumps(scored))  # as written before 'changed' and 'criterion' existed
+    for row in old["methods"].values():
+        del row["changed"]
+    del old["selected"]["criterion"]
+    page = render_report([("scored.json", scored), ("unscored.json", unscored), ("old.json", old)])
+    _assert_self_contained(page, _check_page(page))
+    text = re.sub(r"<[^>]+>", " ", page)
+    assert text.count("selection error (reverse validation)") == 3 and "predictions changed" in text
+    assert "gain vs source-only (95%)" in text and "Target oracle" in text
+    assert "(the target has no labels: unverified)" in text and "By reverse validation, one per seed:" in text
+    assert f"{scored['selected']['accuracy']:.3f}" in text

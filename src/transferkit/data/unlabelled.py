@@ -52,7 +52,7 @@ def has_labels(source: str, *, label_column: str | None = None) -> bool:
     Decided from the structure alone, before anything is loaded: a built-in name; a folder with
     sub-folders (read as classes); a CSV whose header has the label column; a ``.npz`` holding
     ``y``. A ``.txt``, a folder of images alone, a CSV of texts alone or a ``.npz`` of ``X``
-    alone has none.
+    alone has none, and neither has a file of a type neither reader takes.
 
     Parameters
     ----------
@@ -85,7 +85,7 @@ def has_labels(source: str, *, label_column: str | None = None) -> bool:
                 return "y" in archive.files
         except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             return False  # load_unlabelled names what is wrong with it
-    return True  # an unknown file type: load_dataset's error names the types it reads
+    return False  # an unknown file type: load_unlabelled's error names every type either reader takes
 
 
 def load_unlabelled(

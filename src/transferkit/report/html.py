@@ -288,6 +288,62 @@ def _fit_section(record: dict[str, Any], number: int) -> str:
     return "".join(parts)
 
 
+def _adapt_section(record: dict[str, Any], number: int) -> str:
+    """``adapt --json``: every method against source-only, and the choice among them with its criterion."""
+    methods, selected = record["methods"], record["selected"]
+    scored = "accuracy" in selected  # a target without labels scores nothing
+    parts = [f"<h2>adapt: {_e(record['source'])} → {_e(record['target'])}</h2>"]
+    parts.append(
+        "<h3>Settings</h3>"
+        + _settings(record, ["source", "target", "representation", "target_has_labels"])
+        + "".join(f"<p>{_e(note)}</p>" for note in record.get("notes", []))
+    )
+    before = record["distance_before"]
+    criterion = selected.get("criterion", "reverse validation")  # records before labelled choices had none
+    header = ["method", "weight", "accuracy", "gain vs source-only (95%)"] if scored else ["method", "weight"]
+    header += ["predictions changed", "A-distance after", f"selection error ({criterion})", "time"]
+    rows = []
+    for name, row in methods.items():
+        weights = sorted({w for w in row["weights"] if w is not None})
+        cells: list[Any] = [name, "/".join(f"{w:g}" for w in weights) or "-"]
+        if scored:
+            gain = row.get("gain")
+            cells.append(f"{row['accuracy']:.3f} ± {row['accuracy_std']:.3f}")
+            cells.append(
+                "—" if gain is None else f"{_points(gain['gain'])} ({_points(gain['low'])} to {_points(gain['high'])})"
+            )
+        changed = row.get("changed")
+        after = row.get("distance_after")
+        cells += [
+            "-" if not changed else f"{100 * sum(changed) / len(changed):.1f} %",
+            "n/a" if after is None else f"{after['a_distance']:.2f}",
+            f"{sum(row['reverse_error']) / len(row['reverse_error']):.3f}",
+            _seconds(sum(row["seconds"])),
+        ]
+        rows.append(cells)
+    parts.append(
+        f"<h3>Methods</h3><p>Domain distance before adaptation: MMD² {before['mmd']:.4f}, "
+        f"A-distance {before['a_distance']:.2f}.</p>" + _table(header, rows, cls="comparison", id=f"table-{number}")
+    )
+    choices = ", ".join(c["method"] + ("" if c["weight"] is None else f" {c['weight']:g}") for c in selected["choices"])
+    if scored:
+        gain = selected["gain"]
+        outcome = (
+            f" → {selected['accuracy']:.3f} ± {selected['accuracy_std']:.3f}, {_points(gain['gain'])} points over "
+            f"source-only ({_points(gain['low'])} to {_points(gain['high'])}): {gain['verdict']}"
+        )
+    else:
+        outcome = " (the target has no labels" + (": unverified)" if criterion == "reverse validation" else ")")
+    parts.append(f"<h3>Choice</h3><p class=verdict>By {_e(criterion)}, one per seed: {_e(choices)}{_e(outcome)}.</p>")
+    if "oracle" in record:
+        parts.append(
+            f"<p>Target oracle (trained on the target's labels, a ceiling): {record['oracle']['accuracy']:.3f}.</p>"
+        )
+    if "warning" in selected:
+        parts.append(f"<p class=bad>warning: {_e(selected['warning'])}</p>")
+    return "".join(parts)
+
+
 def _generic_section(record: dict[str, Any], kind: str, number: int) -> str:
     """Any other record: its settings, then each list of objects (or object of objects) as a table."""
     parts = [f"<h2>{_e(kind)}: {_e(record.get('dataset') or record.get('target') or '')}</h2>"]
@@ -347,6 +403,8 @@ def render_report(records: Sequence[tuple[str, dict[str, Any]]], *, title: str |
                 body = _curve_section(record, number)
             elif kind == "fit":
                 body = _fit_section(record, number)
+            elif kind == "adapt":
+                body = _adapt_section(record, number)
             else:
                 body = _generic_section(record, kind, number)
         except TransferkitError:
