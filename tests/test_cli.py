@@ -207,6 +207,10 @@ def test_zero_shot_with_label_descriptions_then_predict(tmp_path, capsys):
     assert record["n_train"] == 0 and record["accuracy"] >= 0.75
     status, out, _ = _run(capsys, "predict", str(tmp_path / "zs" / "model"), "what a lovely evening", "--quiet")
     assert status == 0 and out.startswith("positive")
+    (tmp_path / "new.csv").write_text('id,text\n1,"what a lovely, lovely evening"\n2,dreadful\n', encoding="utf-8")
+    status, out, err = _run(capsys, "predict", str(tmp_path / "zs" / "model"), str(tmp_path / "new.csv"), "--quiet")
+    assert status == 0, err
+    assert [line.split("\t")[2] for line in out.splitlines()] == ["what a lovely, lovely evening", "dreadful"]
     descriptions.write_text(json.dumps({"positive": "good", "neutral": "meh"}))
     _assert_user_error(capsys, argv + ["--label-descriptions", str(descriptions)], "negative")
 

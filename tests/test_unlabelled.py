@@ -177,6 +177,9 @@ def test_cli_adapt_saves_the_choice_as_a_model_predict_reads(tmp_path, capsys, t
     assert main(["predict", str(tmp_path / "model"), str(tmp_path / "flat" / "00.png"), "--quiet"]) == 0
     label, probability, path = capsys.readouterr().out.strip().split("\t")
     assert label in [str(d) for d in range(10)] and 0 < float(probability) <= 1 and path.endswith("00.png")
+    assert main(["predict", str(tmp_path / "model"), str(tmp_path / "flat"), "--quiet"]) == 0  # a whole folder
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 24 and lines[0].split("\t")[0] == label and lines[-1].endswith("23.png")
 
 
 @pytest.mark.parametrize(

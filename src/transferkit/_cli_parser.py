@@ -103,7 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="classify inputs with a saved model")
     predict.add_argument("model_dir", help="folder written by `transferkit fit --out`")
-    predict.add_argument("inputs", nargs="+", help="image paths or texts (a .txt file: one text per line)")
+    predict.add_argument(
+        "inputs",
+        nargs="+",
+        help="image paths, a folder of images (every image under it), or texts (a .txt file: one text per line; "
+        "a .csv: its text column)",
+    )
     predict.add_argument("--quiet", action="store_true")
 
     export = commands.add_parser("export", help="export a saved model as ONNX or one safetensors file")

@@ -258,16 +258,16 @@ def _command_predict(args: argparse.Namespace) -> int:
 
     model = TransferClassifier.load(_model_folder(args.model_dir))
     model.verbose = not args.quiet
+    from .data import load_unlabelled
+
     inputs: list[str] = []
     for item in args.inputs:
-        if model.modality_ == "text" and item.endswith(".txt") and os.path.isfile(item):
-            try:
-                lines = Path(item).read_text(encoding="utf-8").splitlines()
-            except UnicodeDecodeError as error:
-                raise TransferkitError(f"{item!r} is not UTF-8 text ({error}); save it as UTF-8") from error
-            inputs += [line.strip() for line in lines if line.strip()]
+        readable = model.modality_ == "image" and os.path.isdir(item)
+        readable |= model.modality_ == "text" and item.endswith((".txt", ".csv", ".tsv")) and os.path.isfile(item)
+        if readable:  # a folder of images, a .txt of texts, a CSV's text column: read as unlabelled data
+            inputs += list(load_unlabelled(item).inputs)
         elif model.modality_ == "image" and not os.path.isfile(item):
-            raise TransferkitError(f"no such image file: {item!r}")
+            raise TransferkitError(f"no such image file or folder: {item!r}")
         else:
             inputs.append(item)
     if model.modality_ not in ("image", "text"):
