@@ -196,3 +196,18 @@ def test_cli_adapt_out_needs_a_backbone(tmp_path, capsys, extra, message):
     argv = ["adapt", "--source", str(source), "--target", str(target), "--out", str(tmp_path / "m"), *extra]
     assert main(argv) == 2
     assert message in capsys.readouterr().err and not (tmp_path / "m").exists()
+
+
+def test_extract_writes_one_array_for_data_without_labels(tmp_path, capsys, tiny_backbone, zoo_home):
+    from transferkit.backbones.zoo import save_to_zoo
+    from transferkit.cli import main
+
+    save_to_zoo(tiny_backbone(), "tiny")
+    for i in range(5):
+        _png(tmp_path / "flat" / f"{i}.png", 40 * i)
+    argv = ["extract", str(tmp_path / "flat"), "--backbone", "zoo:tiny", "--image-size", "32", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "f.npz")]) == 0, capsys.readouterr().err
+    with np.load(tmp_path / "f.npz") as archive:
+        assert archive.files == ["X"] and archive["X"].shape[0] == 5
+    assert main([*argv, "--out", str(tmp_path / "g.npz"), "--split", "train"]) == 2
+    assert "has no labels, so no train/test split: leave out --split" in capsys.readouterr().err

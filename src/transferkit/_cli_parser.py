@@ -133,7 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_pretrain_parser(commands)
 
     extract = commands.add_parser("extract", help="write a backbone's features of a data set to .npz")
-    extract.add_argument("data")
+    extract.add_argument(
+        "data",
+        help="a data set (built-in name or path); one without labels (a folder of images, a .txt, a text-only "
+        ".csv, a .npz of X) gives one array X of all of it",
+    )
     extract.add_argument("--backbone", help="backbone name (default by modality)")
     extract.add_argument("--out", required=True, metavar="FILE.npz")
     extract.add_argument("--layer")

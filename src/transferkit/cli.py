@@ -291,32 +291,47 @@ def _command_export(args: argparse.Namespace) -> int:
 
 def _command_extract(args: argparse.Namespace) -> int:
     from .backbones import DEFAULT_BACKBONES, create_backbone
-    from .data import load_dataset
+    from .data import has_labels, load_dataset, load_unlabelled
     from .features import extract_features
 
-    split = load_dataset(
-        args.data, test_size=args.test_size, text_column=args.text_column, label_column=args.label_column
-    )
-    parts = {"train": [split.train], "test": [split.test], "all": [split.train, split.test]}[args.split]
-    name = args.backbone or DEFAULT_BACKBONES.get(split.train.modality)
+    # (name in the file, inputs, labels or None) of each part to extract
+    if has_labels(args.data, label_column=args.label_column):
+        split = load_dataset(
+            args.data, test_size=args.test_size, text_column=args.text_column, label_column=args.label_column
+        )
+        wanted = ("train", "test") if args.split == "all" else (args.split,)
+        parts = [(f"_{name}", getattr(split, name).inputs, getattr(split, name).labels) for name in wanted]
+        modality, classes = split.train.modality, split.train.classes
+    else:
+        for given, option in ((args.split != "all", "--split"), (args.test_size is not None, "--test-size")):
+            if given:
+                raise TransferkitError(f"{args.data!r} has no labels, so no train/test split: leave out {option}")
+        if args.label_column is not None:
+            raise TransferkitError(f"--label-column {args.label_column!r} is not a column of {args.data!r}")
+        data = load_unlabelled(args.data, text_column=args.text_column)
+        parts, modality, classes = [("", data.inputs, None)], data.modality, None
+    name = args.backbone or DEFAULT_BACKBONES.get(modality)
     backbone = create_backbone(name)
-    if backbone.cfg.modality != split.train.modality:
+    if backbone.cfg.modality != modality:
         raise TransferkitError(
-            f"backbone {name!r} reads {backbone.cfg.modality} but {args.data!r} holds {split.train.modality} data; "
-            f"choose a {split.train.modality} backbone (see `transferkit list`)"
+            f"backbone {name!r} reads {backbone.cfg.modality} but {args.data!r} holds {modality} data; "
+            f"choose a {modality} backbone (see `transferkit list`)"
         )
     arrays: dict[str, np.ndarray] = {}
-    for part_name, part in zip(("train", "test") if args.split == "all" else (args.split,), parts):
+    for suffix, inputs, labels in parts:
+        shown = suffix.lstrip("_") or "all (no labels)"
         result = extract_features(
-            backbone, part.inputs, layer=args.layer, image_size=args.image_size, desc=f"extracting {part_name}"
+            backbone, inputs, layer=args.layer, image_size=args.image_size, desc=f"extracting {shown}"
         )
-        arrays[f"X_{part_name}"] = result.features
-        arrays[f"y_{part_name}"] = part.labels
+        arrays[f"X{suffix}"] = result.features
+        if labels is not None:
+            arrays[f"y{suffix}"] = labels
         print(
-            f"{part_name}: {result.features.shape[0]} x {result.features.shape[1]} features "
+            f"{shown}: {result.features.shape[0]} x {result.features.shape[1]} features "
             f"({'cache' if result.from_cache else f'{result.items_per_second:.1f} items/s'})"
         )
-    arrays["classes"] = np.asarray(split.train.classes)
+    if classes is not None:
+        arrays["classes"] = np.asarray(classes)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
 
