@@ -211,3 +211,14 @@ def test_extract_writes_one_array_for_data_without_labels(tmp_path, capsys, tiny
         assert archive.files == ["X"] and archive["X"].shape[0] == 5
     assert main([*argv, "--out", str(tmp_path / "g.npz"), "--split", "train"]) == 2
     assert "has no labels, so no train/test split: leave out --split" in capsys.readouterr().err
+
+
+def test_a_text_csv_refuses_a_quote_left_open_and_an_unquoted_delimiter(tmp_path):
+    (tmp_path / "open.csv").write_text('text,id\n"broken start,1\nsecond row,2\nthird",3\n', encoding="utf-8")
+    with pytest.raises(DataError, match="lines 2-4 are read as one text.*'second row,2'.*quote left open on line 2"):
+        load_unlabelled(str(tmp_path / "open.csv"))
+    (tmp_path / "paragraphs.csv").write_text('text,id\n"first paragraph\nsecond one",1\n', encoding="utf-8")
+    assert load_unlabelled(str(tmp_path / "paragraphs.csv")).inputs == ["first paragraph\nsecond one"]
+    (tmp_path / "extra.csv").write_text("text,id\ngood, cheap,1\n", encoding="utf-8")
+    with pytest.raises(DataError, match="line 2 has 3 fields but the header has 2"):
+        load_unlabelled(str(tmp_path / "extra.csv"))
