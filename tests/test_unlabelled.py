@@ -214,11 +214,15 @@ def test_extract_writes_one_array_for_data_without_labels(tmp_path, capsys, tiny
 
 
 def test_a_text_csv_refuses_a_quote_left_open_and_an_unquoted_delimiter(tmp_path):
-    (tmp_path / "open.csv").write_text('text,id\n"broken start,1\nsecond row,2\nthird",3\n', encoding="utf-8")
-    with pytest.raises(DataError, match="lines 2-4 are read as one text.*'second row,2'.*quote left open on line 2"):
+    (tmp_path / "open.csv").write_text(
+        'text,site\n"broken start,a\nsecond row,b\nthird",a\nfourth,b\n', encoding="utf-8"
+    )
+    with pytest.raises(DataError, match="lines 2-4 are read as one text.*'second row,b'.*quote left open on line 2"):
         load_unlabelled(str(tmp_path / "open.csv"))
-    (tmp_path / "paragraphs.csv").write_text('text,id\n"first paragraph\nsecond one",1\n', encoding="utf-8")
-    assert load_unlabelled(str(tmp_path / "paragraphs.csv")).inputs == ["first paragraph\nsecond one"]
+    # a paragraph with a comma in it is not a row: "so" is no value of the site column
+    paragraphs = 'text,site\n"first paragraph\nthen, so",a\nnext,b\n'
+    (tmp_path / "paragraphs.csv").write_text(paragraphs, encoding="utf-8")
+    assert load_unlabelled(str(tmp_path / "paragraphs.csv")).inputs == ["first paragraph\nthen, so", "next"]
     (tmp_path / "extra.csv").write_text("text,id\ngood, cheap,1\n", encoding="utf-8")
     with pytest.raises(DataError, match="line 2 has 3 fields but the header has 2"):
         load_unlabelled(str(tmp_path / "extra.csv"))

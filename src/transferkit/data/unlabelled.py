@@ -192,6 +192,8 @@ def _csv_texts(path: Path, text_column: str) -> list[str]:
                     f"CSV '{path}' has no column {text_column!r}; columns are: {', '.join(columns)} (use --text-column)"
                 )
             texts = []
+            spanning: list[tuple[int, int, str]] = []  # (first line, last line, text) of texts over several lines
+            seen: dict[str, set[str]] = {c: set() for c in columns if c != text_column}  # other columns' values
             last_line = reader.line_num
             for row in reader:
                 first_line, last_line = last_line + 1, reader.line_num
@@ -200,31 +202,39 @@ def _csv_texts(path: Path, text_column: str) -> list[str]:
                         f"CSV '{path}' line {last_line} has {len(columns) + len(row[None])} fields but the header "
                         f'has {len(columns)}; quote a text that contains {delimiter!r}, e.g. "good, cheap"'
                     )
-                text = row.get(text_column) or ""
-                if last_line > first_line and len(columns) > 1:
-                    _check_not_swallowed(path, first_line, last_line, text, len(columns), delimiter)
-                texts.append(text)
+                for column, values in seen.items():
+                    values.add((row.get(column) or "").strip())
+                texts.append(row.get(text_column) or "")
+                if last_line > first_line:
+                    spanning.append((first_line, last_line, texts[-1]))
     except UnicodeDecodeError as exc:
         raise DataError(f"CSV '{path}' is not UTF-8 text ({exc}); save it as UTF-8") from exc
     except csv.Error as exc:
         raise DataError(f"CSV '{path}' is malformed: {exc}") from exc
+    if seen:
+        _check_not_swallowed(path, spanning, columns, seen, delimiter)
     texts = [t for t in texts if t.strip()]
     if not texts:
         raise DataError(f"CSV '{path}' has no rows with a non-empty {text_column!r}")
     return texts
 
 
-def _check_not_swallowed(path: Path, first: int, last: int, text: str, n_columns: int, delimiter: str) -> None:
-    """Refuse a text over several lines holding a line that reads as a whole row of the file: rows that
-    a quote left open swallowed (the csv module reads on to the next quote without a word). A text
-    that merely spans lines, a review with paragraphs, passes; with one column nothing tells them apart."""
-    for inner in text.splitlines()[1:]:
-        fields = next(csv.reader([inner], delimiter=delimiter), [])
-        if len(fields) == n_columns and all(f.strip() for f in fields):
-            raise DataError(
-                f"CSV '{path}' lines {first}-{last} are read as one text, which holds what looks like a row "
-                f"({inner.strip()[:60]!r}); is a quote left open on line {first}?"
-            )
+def _check_not_swallowed(
+    path: Path, spanning: list[tuple[int, int, str]], columns: list[str], seen: dict[str, set[str]], delimiter: str
+) -> None:
+    """Refuse a text over several lines that holds a line reading as a whole row, its other columns holding
+    values those columns hold elsewhere: rows a quote left open swallowed (the csv module reads on to the
+    next quote without a word). A text that merely spans lines, a review with paragraphs, passes."""
+    for first, last, text in spanning:
+        for inner in text.splitlines()[1:]:
+            fields = next(csv.reader([inner], delimiter=delimiter), [])
+            if len(fields) == len(columns) and all(
+                fields[i].strip() in seen[c] for i, c in enumerate(columns) if c in seen
+            ):
+                raise DataError(
+                    f"CSV '{path}' lines {first}-{last} are read as one text, which holds what looks like a row "
+                    f"({inner.strip()[:60]!r}); is a quote left open on line {first}?"
+                )
 
 
 def _npz_inputs(path: Path) -> tuple[str, np.ndarray]:
