@@ -226,3 +226,22 @@ def test_a_text_csv_refuses_a_quote_left_open_and_an_unquoted_delimiter(tmp_path
     (tmp_path / "extra.csv").write_text("text,id\ngood, cheap,1\n", encoding="utf-8")
     with pytest.raises(DataError, match="line 2 has 3 fields but the header has 2"):
         load_unlabelled(str(tmp_path / "extra.csv"))
+
+
+def test_similarity_reads_a_csv_text_column_by_name(tmp_path, capsys, monkeypatch):
+    from types import SimpleNamespace
+
+    import transferkit.features as features_module
+    from transferkit.cli import main
+
+    def fake_extract(backbone, inputs, **kwargs):  # (N, 3): the text length and two constants
+        return SimpleNamespace(features=np.asarray([[len(t), 1.0, 2.0] for t in inputs], dtype=np.float32))
+
+    monkeypatch.setattr(features_module, "extract_features", fake_extract)
+    (tmp_path / "a.csv").write_text("review\n" + "".join(f"short {i}\n" for i in range(20)), encoding="utf-8")
+    (tmp_path / "b.txt").write_text("".join(f"a much longer sentence number {i}\n" for i in range(20)))
+    argv = ["similarity", str(tmp_path / "a.csv"), str(tmp_path / "b.txt"), "--quiet"]
+    argv += ["--json", str(tmp_path / "s.json")]
+    assert main(argv) == 2 and "has no column 'text'" in capsys.readouterr().err
+    assert main([*argv, "--text-column", "review"]) == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "s.json").read_text())["n_first"] == 20

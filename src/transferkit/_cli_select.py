@@ -51,6 +51,7 @@ def add_parsers(commands: Any) -> None:
         metavar="N",
         help="examples drawn from each data set, a built-in one's training part (default 1000)",
     )
+    similarity.add_argument("--text-column", help="the text column of a .csv (default text)")
     similarity.add_argument("--seed", type=int, default=0)
     similarity.add_argument("--json", metavar="FILE")
     similarity.add_argument("--quiet", action="store_true")
@@ -123,7 +124,13 @@ def command_similarity(args: argparse.Namespace) -> int:
 
     if args.max_examples < 2:
         raise TransferkitError(f"--max-examples must be at least 2; got {args.max_examples}")
-    first, second = (load_unlabelled(name) for name in (args.first, args.second))  # a distance needs no labels
+    csv_given = [name for name in (args.first, args.second) if name.lower().endswith((".csv", ".tsv"))]
+    if args.text_column is not None and not csv_given:
+        raise TransferkitError(f"--text-column {args.text_column!r} only applies to a .csv data set")
+    first, second = (  # a distance needs no labels
+        load_unlabelled(name, text_column=args.text_column if name in csv_given else None)
+        for name in (args.first, args.second)
+    )
     if first.modality != second.modality:
         raise TransferkitError(
             f"{args.first!r} holds {first.modality} data but {args.second!r} holds {second.modality}; "
