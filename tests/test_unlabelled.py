@@ -245,3 +245,30 @@ def test_similarity_reads_a_csv_text_column_by_name(tmp_path, capsys, monkeypatc
     assert main(argv) == 2 and "has no column 'text'" in capsys.readouterr().err
     assert main([*argv, "--text-column", "review"]) == 0, capsys.readouterr().err
     assert json.loads((tmp_path / "s.json").read_text())["n_first"] == 20
+
+
+def test_a_handful_of_labelled_examples_is_read_whole_one_per_class_or_of_one_class(tmp_path):
+    from transferkit.data import read_examples
+
+    np.savez(tmp_path / "two.npz", X=np.zeros((2, 3)), y=np.array(["cat", "dog"]))
+    np.savez(tmp_path / "one.npz", X=np.zeros((3, 3)), y=np.array(["cat"] * 3))
+    two, one = read_examples(str(tmp_path / "two.npz")), read_examples(str(tmp_path / "one.npz"))
+    assert two.classes == ["cat", "dog"] and two.labels.tolist() == [0, 1] and len(one) == 3 and one.classes == ["cat"]
+    for part, cls, value in (("train", "cat", 10), ("train", "dog", 20), ("test", "dog", 30), ("test", "emu", 40)):
+        _png(tmp_path / "split" / part / cls / f"{value}.png", value)
+    merged = read_examples(str(tmp_path / "split"))
+    assert merged.classes == ["cat", "dog", "emu"] and sorted(merged.labels.tolist()) == [0, 1, 1, 2]
+    (tmp_path / "few.csv").write_text("text,label\nfine,pos\n", encoding="utf-8")
+    assert read_examples(str(tmp_path / "few.csv")).inputs == ["fine"]
+    digits = read_examples("digits")
+    assert len(digits) == 1797 and len(digits.classes) == 10
+
+
+def test_cli_adapt_takes_one_labelled_target_example_per_class(tmp_path, capsys):
+    from transferkit.cli import main
+
+    source, target = _shifted_pair(tmp_path, with_target_labels=False)
+    np.savez(tmp_path / "few.npz", X=np.load(target)["X"][:2], y=np.array(["cat", "dog"]))
+    argv = ["adapt", "--source", str(source), "--target", str(target), "--method", "shallow-coral", "--seeds", "1"]
+    assert main([*argv, "--target-labelled", str(tmp_path / "few.npz"), "--quiet"]) == 0, capsys.readouterr().err
+    assert "choice by 2 labelled target examples" in capsys.readouterr().out

@@ -192,21 +192,18 @@ def load_pair(
 
 def _labelled_examples(name: str, classes: list[str], modality: str, options: dict[str, Any]) -> tuple[Any, np.ndarray]:
     """All inputs of the labelled data set ``name`` and their labels as indices into the source's ``classes``."""
-    from ..data import load_dataset
+    from ..data import read_examples
 
-    split = load_dataset(name, **options)
-    if split.train.modality != modality:
-        raise DataError(
-            f"labelled target examples {name!r} hold {split.train.modality} data; the pair's are {modality}"
-        )
-    unknown = sorted(set(split.train.classes) - set(classes))
+    examples = read_examples(name, **options)  # a handful: no split, one class will do
+    if examples.modality != modality:
+        raise DataError(f"labelled target examples {name!r} hold {examples.modality} data; the pair's are {modality}")
+    unknown = sorted(set(examples.classes) - set(classes))
     if unknown:
         raise DataError(
             f"labelled target examples {name!r} have classes the source lacks: {unknown}; expected among {classes}"
         )
-    index = np.asarray([classes.index(c) for c in split.train.classes])  # its label index -> the source's
-    inputs = _concatenate(split.train.inputs, split.test.inputs)
-    return inputs, index[np.concatenate([split.train.labels, split.test.labels])]
+    index = np.asarray([classes.index(c) for c in examples.classes])  # its label index -> the source's
+    return examples.inputs, index[examples.labels]
 
 
 def _concatenate(a: Any, b: Any) -> Any:

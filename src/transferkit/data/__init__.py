@@ -11,7 +11,7 @@ from ..errors import DataError, did_you_mean
 from ._dataset import Dataset, DataSplit, content_hash, few_shot_indices
 from .builtin import BUILTIN_DATASETS, list_datasets, load_builtin
 from .unlabelled import UnlabelledData, has_labels, load_unlabelled
-from .user import load_csv, load_image_folder, load_npz
+from .user import load_csv, load_image_folder, load_npz, read_csv_examples, read_folder_examples, read_npz_examples
 
 __all__ = [
     "Dataset",
@@ -19,6 +19,7 @@ __all__ = [
     "few_shot_indices",
     "content_hash",
     "load_dataset",
+    "read_examples",
     "load_unlabelled",
     "has_labels",
     "UnlabelledData",
@@ -147,3 +148,44 @@ def load_dataset(
         )
     _check_split(split, source)
     return split
+
+
+def read_examples(source: str, *, text_column: str | None = None, label_column: str | None = None) -> Dataset:
+    """Every labelled example of a data set, with no train/test split and no check of the class count.
+
+    For a handful of labelled examples (one per class, or of one class) that only score, never
+    train: :func:`load_dataset` would refuse to split them.
+
+    Parameters
+    ----------
+    source : str
+        A built-in name (training and test parts together), or a path: a folder of class
+        sub-folders, a ``.csv`` of texts and labels, a ``.npz`` of ``X`` and ``y``.
+    text_column, label_column : str, optional
+        A CSV's columns, as for :func:`load_dataset`.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DataError
+        If the path is missing or unusable.
+    """
+    path = Path(str(source)).expanduser()
+    is_csv = path.suffix.lower() in _CSV_SUFFIXES and path.is_file()
+    if source not in BUILTIN_DATASETS and path.is_dir():
+        return read_folder_examples(path)
+    if source not in BUILTIN_DATASETS and is_csv:
+        return read_csv_examples(path, text_column=text_column, label_column=label_column)
+    if source not in BUILTIN_DATASETS and path.is_file() and path.suffix.lower() == ".npz":
+        return read_npz_examples(path)
+    split = load_dataset(source, text_column=text_column, label_column=label_column)  # names, and its errors
+    inputs = (
+        np.concatenate([split.train.inputs, split.test.inputs])
+        if isinstance(split.train.inputs, np.ndarray)
+        else [*split.train.inputs, *split.test.inputs]
+    )
+    labels = np.concatenate([split.train.labels, split.test.labels])
+    return Dataset(str(source), split.train.modality, inputs, labels, list(split.train.classes))

@@ -15,7 +15,17 @@ from ..errors import DataError
 from ._dataset import Dataset, DataSplit
 from .builtin import stratified_split
 
-__all__ = ["IMAGE_EXTENSIONS", "check_image_array", "check_labels", "load_image_folder", "load_csv", "load_npz"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "check_image_array",
+    "check_labels",
+    "load_image_folder",
+    "load_csv",
+    "load_npz",
+    "read_folder_examples",
+    "read_csv_examples",
+    "read_npz_examples",
+]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 _INT = re.compile(r"^[+-]?\d+$")
@@ -149,6 +159,38 @@ def load_image_folder(path: str | os.PathLike, test_size: int | None = None) -> 
     return stratified_split(Dataset(name, "image", paths, [index[c] for c in names], list(classes)), test_size)
 
 
+def read_folder_examples(path: str | os.PathLike) -> Dataset:
+    """Every image of a folder of class sub-folders, unsplit (a ``train/`` and ``test/`` layout merged).
+
+    Parameters
+    ----------
+    path : path-like
+        The folder.
+
+    Returns
+    -------
+    Dataset
+        Image file paths; classes are the sorted sub-folder names.
+
+    Raises
+    ------
+    DataError
+        If the folder has no class sub-folders or a class has no readable image.
+    """
+    folder = Path(path).expanduser()
+    name = str(path)
+    if not folder.is_dir():
+        raise DataError(f"no such folder: '{path}'; expected a folder with one sub-folder of images per class")
+    parts = [folder / "train", folder / "test"]
+    if not all(p.is_dir() and _visible_dirs(p) for p in parts):
+        parts = [folder]
+    read = [_read_class_folders(part, name) for part in parts]
+    classes = sorted({c for _, _, part_classes in read for c in part_classes})
+    index = {c: i for i, c in enumerate(classes)}
+    paths = [p for part_paths, _, _ in read for p in part_paths]
+    return Dataset(name, "image", paths, [index[c] for _, names, _ in read for c in names], classes)
+
+
 def _encode_labels(values: list[str]) -> tuple[np.ndarray, list[str]]:
     """Label indices and class names: sorted strings, or sorted numerically when all are integers."""
     unique = set(values)
@@ -166,7 +208,28 @@ def load_csv(
     label_column: str | None = None,
     test_size: int | None = None,
 ) -> DataSplit:
-    """Load texts and labels from a CSV file with a header row.
+    """Load texts and labels from a CSV file with a header row, split 80/20 (see :func:`read_csv_examples`).
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.csv`` (comma-separated) or ``.tsv`` (tab-separated) file, UTF-8.
+    text_column, label_column : str, optional
+        As in :func:`read_csv_examples`.
+    test_size : int, optional
+        Number of test rows; by default 20 %, stratified, seeded 12345.
+
+    Returns
+    -------
+    DataSplit
+    """
+    return stratified_split(read_csv_examples(path, text_column, label_column), test_size)
+
+
+def read_csv_examples(
+    path: str | os.PathLike, text_column: str | None = None, label_column: str | None = None
+) -> Dataset:
+    """Every text and label of a CSV file with a header row, unsplit.
 
     Parameters
     ----------
@@ -176,12 +239,10 @@ def load_csv(
         Column of the texts; default ``"text"``.
     label_column : str, optional
         Column of the labels; default ``"label"``, or ``"class"`` when there is no ``"label"``.
-    test_size : int, optional
-        Number of test rows; by default 20 %, stratified, seeded 12345.
 
     Returns
     -------
-    DataSplit
+    Dataset
         Text data; rows with an empty text are dropped.
 
     Raises
@@ -236,7 +297,7 @@ def load_csv(
         raise DataError(f"CSV '{path}' has no rows with a non-empty {text_col!r}")
     _check_no_swallowed_rows(path, spanning, set(values), delimiter)
     labels, classes = _encode_labels(values)
-    return stratified_split(Dataset(str(path), "text", texts, labels, classes), test_size)
+    return Dataset(str(path), "text", texts, labels, classes)
 
 
 def _check_no_swallowed_rows(
@@ -323,7 +384,7 @@ def _to_images(X: np.ndarray, path: Path) -> np.ndarray:
 
 
 def load_npz(path: str | os.PathLike, test_size: int | None = None) -> DataSplit:
-    """Load arrays ``X`` and ``y`` from a ``.npz`` file.
+    """Load arrays ``X`` and ``y`` from a ``.npz`` file, split 80/20 (see :func:`read_npz_examples`).
 
     Parameters
     ----------
@@ -336,6 +397,22 @@ def load_npz(path: str | os.PathLike, test_size: int | None = None) -> DataSplit
     Returns
     -------
     DataSplit
+    """
+    return stratified_split(read_npz_examples(path), test_size)
+
+
+def read_npz_examples(path: str | os.PathLike) -> Dataset:
+    """Every example of a ``.npz`` file's arrays ``X`` and ``y``, unsplit.
+
+    Parameters
+    ----------
+    path : path-like
+        The file. ``X`` of shape ``(N, H, W)`` or ``(N, H, W, C)`` (C 1 or 3) holds images
+        (0..255, or floats in 0..1); ``X`` of shape ``(N, D)`` holds tabular features.
+
+    Returns
+    -------
+    Dataset
         Images as uint8, tabular data as float32; classes are the sorted unique ``y`` as strings.
 
     Raises
@@ -375,6 +452,4 @@ def load_npz(path: str | os.PathLike, test_size: int | None = None) -> DataSplit
     if np.issubdtype(y.dtype, np.floating):  # whole numbers by now
         y = y.astype(np.int64)
     unique, labels = np.unique(y, return_inverse=True)
-    return stratified_split(
-        Dataset(str(path), modality, inputs, labels.reshape(-1), [str(v) for v in unique]), test_size
-    )
+    return Dataset(str(path), modality, inputs, labels.reshape(-1), [str(v) for v in unique])
