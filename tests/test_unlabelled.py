@@ -42,6 +42,10 @@ def test_an_image_folder_is_read_with_or_without_class_folders_and_skips_a_corru
     _png(tmp_path / "classes" / "dog" / "deeper" / "b.png", 20)
     assert len(load_unlabelled(str(tmp_path / "classes"))) == 2
     assert not has_labels(str(tmp_path / "flat")) and has_labels(str(tmp_path / "classes"))
+    _png(tmp_path / "flat" / "thumbs" / "c.png", 30)  # images beside a sub-folder: not a class layout
+    assert not has_labels(str(tmp_path / "flat"))
+    with pytest.warns(UserWarning, match="broken.png"):
+        assert len(load_unlabelled(str(tmp_path / "flat"))) == 3
 
 
 def test_texts_come_from_a_txt_or_a_csv_text_column_and_labels_are_ignored(tmp_path):

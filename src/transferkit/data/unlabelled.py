@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .user import _class_images, _to_images
+from .user import IMAGE_EXTENSIONS, _class_images, _to_images
 
 __all__ = ["UnlabelledData", "load_unlabelled", "has_labels"]
 
@@ -50,7 +50,7 @@ def has_labels(source: str, *, label_column: str | None = None) -> bool:
     """Whether ``source`` carries labels :func:`~transferkit.data.load_dataset` can read.
 
     Decided from the structure alone, before anything is loaded: a built-in name; a folder with
-    sub-folders (read as classes); a CSV whose header has the label column; a ``.npz`` holding
+    sub-folders (read as classes) and no image beside them; a CSV whose header has the label column; a ``.npz`` holding
     ``y``. A ``.txt``, a folder of images alone, a CSV of texts alone or a ``.npz`` of ``X``
     alone has none, and neither has a file of a type neither reader takes.
 
@@ -70,8 +70,10 @@ def has_labels(source: str, *, label_column: str | None = None) -> bool:
     if source in BUILTIN_DATASETS:
         return True
     path = Path(source).expanduser()
-    if path.is_dir():
-        return any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir())
+    if path.is_dir():  # class sub-folders, and no image beside them (which a class layout would leave out)
+        entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+        loose = any(p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS for p in entries)
+        return not loose and any(p.is_dir() for p in entries)
     suffix = path.suffix.lower()
     if not path.is_file() or suffix in _TEXT_SUFFIXES:
         return False
