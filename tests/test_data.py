@@ -178,6 +178,16 @@ def test_image_folder_skips_corrupt_file_with_warning(tmp_path):
     assert len(paths) == 6 and not any("broken" in p or "hidden" in p for p in paths)
 
 
+def test_image_folder_warns_of_images_outside_the_class_folders(tmp_path):
+    for cls in ("cat", "dog"):
+        for i in range(3):
+            _png(tmp_path / cls / f"{i}.png", i)
+    _png(tmp_path / "stray.jpg")
+    with pytest.warns(UserWarning, match="1 image\\(s\\) lie directly in .*left out \\(e.g. stray.jpg\\)"):
+        split = load_dataset(str(tmp_path), test_size=2)
+    assert len(split.train) + len(split.test) == 6
+
+
 def test_image_folder_skips_a_jpeg_cut_short_like_a_corrupt_png(tmp_path):
     noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     for cls in ("cat", "dog"):

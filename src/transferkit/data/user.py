@@ -85,6 +85,17 @@ def _read_class_folders(folder: Path, name: str) -> tuple[list[str], list[str], 
             + (" (its images lie directly in it)" if has_images else "")
             + "; expected one sub-folder per class, e.g. cats/ and dogs/, each holding that class's images"
         )
+    loose = [
+        p.name
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+    ]
+    if loose:
+        warnings.warn(
+            f"{len(loose)} image(s) lie directly in '{folder}', outside any class sub-folder, and are left out "
+            f"(e.g. {sorted(loose)[0]}); move them into their class's folder",
+            stacklevel=3,
+        )
     paths: list[str] = []
     names: list[str] = []
     for cls in classes:
