@@ -204,3 +204,21 @@ def test_saved_linear_probe_exports_a_network_that_reproduces_predict_proba(back
         logits = network(model.preprocessor()(images))
     probabilities = torch.softmax(logits.double(), dim=1).numpy()
     np.testing.assert_allclose(probabilities, model.predict_proba(images), atol=1e-4)
+
+
+@pytest.mark.parametrize(("method", "weight"), [("mmd", 1.0), ("msda", 1.0), ("msda", 0.0)])
+def test_adaptation_on_features_exports_a_network_that_reproduces_predict_proba(method, weight, tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 40, size=(16, 24, 24)).astype(np.uint8)
+    images[:8, :, ::4] = 250  # vertical stripes
+    labels = np.repeat(["vertical", "plain"], 8)
+    target = np.clip(images.astype(int) + 60, 0, 255).astype(np.uint8)  # a brighter domain
+    model = TransferClassifier(image_size=SIZE, adaptation=method, adaptation_weight=weight, verbose=False)
+    model.set_params(adaptation_settings={"steps": 10, "bottleneck_dim": 16})
+    model.fit(images, labels, X_target=target)
+    with torch.inference_mode():
+        logits = model.network()(model.preprocessor()(target))
+    probabilities = torch.softmax(logits.double(), dim=1).numpy()
+    np.testing.assert_allclose(probabilities, model.predict_proba(target), atol=1e-4)
+    path = export_model(model.save(tmp_path / "model"), tmp_path / "m.onnx")  # checked against torch inside
+    assert path.stat().st_size > 1_000_000

@@ -508,13 +508,20 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
 
         For a linear probe, the backbone with the probe's weights as its head (a binary probe's
         single logit ``s`` becomes ``(-s/2, s/2)``, which gives the same probabilities); for a
-        fine-tuned model, the trained network; ``None`` for a target-only baseline.
+        fine-tuned model, the trained network; for adaptation on frozen features, the backbone
+        under the adapted model (:mod:`transferkit.adaptation.networks`); ``None`` for a
+        target-only baseline.
         """
         self._check_fitted()
         if isinstance(self.model_, torch.nn.Module):
             return self.model_.eval()
         if self.backbone_ is None:
             return None
+        from .adaptation.networks import feature_model_network
+
+        adapted = feature_model_network(self.backbone_, self.model_)  # a bottleneck or mSDA over the features
+        if adapted is not None:
+            return adapted.eval()
         coef, intercept = self.model_.coef_, self.model_.intercept_  # (K or 1, D), (K or 1,)
         if not isinstance(self.model_, ProbeHead):  # the description-prior head: cos(x, p) is linear when |x| = 1
             if not self.backbone_.cfg.normalize:
