@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .user import IMAGE_EXTENSIONS, _class_images, _to_images
+from .user import IMAGE_EXTENSIONS, _class_images, _to_images, csv_rows
 
 __all__ = ["UnlabelledData", "load_unlabelled", "has_labels"]
 
@@ -182,40 +182,17 @@ def _csv_header(path: Path) -> list[str]:
 
 
 def _csv_texts(path: Path, text_column: str) -> list[str]:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle, delimiter=delimiter, strict=True)
-            columns = [c for c in (reader.fieldnames or []) if c is not None]
-            if not columns:
-                raise DataError(f"CSV '{path}' is empty; expected a header row with a column {text_column!r}")
-            if text_column not in columns:
-                raise DataError(
-                    f"CSV '{path}' has no column {text_column!r}; columns are: {', '.join(columns)} (use --text-column)"
-                )
-            texts = []
-            spanning: list[tuple[int, int, str]] = []  # (first line, last line, text) of texts over several lines
-            seen: dict[str, set[str]] = {c: set() for c in columns if c != text_column}  # other columns' values
-            last_line = reader.line_num
-            for row in reader:
-                first_line, last_line = last_line + 1, reader.line_num
-                if None in row:  # more fields than the header: an unquoted delimiter would split a text
-                    raise DataError(
-                        f"CSV '{path}' line {last_line} has {len(columns) + len(row[None])} fields but the header "
-                        f'has {len(columns)}; quote a text that contains {delimiter!r}, e.g. "good, cheap"'
-                    )
-                for column, values in seen.items():
-                    values.add((row.get(column) or "").strip())
-                texts.append(row.get(text_column) or "")
-                if last_line > first_line:
-                    spanning.append((first_line, last_line, texts[-1]))
-    except UnicodeDecodeError as exc:
-        raise DataError(f"CSV '{path}' is not UTF-8 text ({exc}); save it as UTF-8") from exc
-    except csv.Error as exc:
-        raise DataError(f"CSV '{path}' is malformed: {exc}") from exc
+    columns, _, rows, delimiter = csv_rows(path, text_column, labelled=False)
+    seen: dict[str, set[str]] = {c: set() for c in columns if c != text_column}  # the other columns' values
+    spanning = []  # (first line, last line, text) of texts over several lines
+    for first_line, last_line, row in rows:
+        for column, values in seen.items():
+            values.add((row.get(column) or "").strip())
+        if last_line > first_line:
+            spanning.append((first_line, last_line, row.get(text_column) or ""))
     if seen:
         _check_not_swallowed(path, spanning, columns, seen, delimiter)
-    texts = [t for t in texts if t.strip()]
+    texts = [text for _, _, row in rows if (text := row.get(text_column) or "").strip()]
     if not texts:
         raise DataError(f"CSV '{path}' has no rows with a non-empty {text_column!r}")
     return texts

@@ -263,52 +263,92 @@ def read_csv_examples(
         header, a label is empty, or a quote left open swallowed the rows after it.
     """
     path = Path(path).expanduser()
+    text_col = text_column if text_column is not None else "text"
+    _, label_col, rows, delimiter = csv_rows(path, text_col, label_column, labelled=True)
+    texts: list[str] = []
+    values: list[str] = []
+    spanning: list[tuple[int, int, str]] = []  # (first line, last line, text) of texts over several lines
+    for first_line, last_line, row in rows:
+        text, label = row.get(text_col) or "", (row.get(label_col) or "").strip()
+        if not text.strip():
+            continue
+        if not label:
+            raise DataError(
+                f"CSV '{path}' line {last_line} has an empty {label_col!r}; expected a label on every row with a text"
+            )
+        texts.append(text)
+        values.append(label)
+        if last_line > first_line:
+            spanning.append((first_line, last_line, text))
+    if not texts:
+        raise DataError(f"CSV '{path}' has no rows with a non-empty {text_col!r}")
+    _check_no_swallowed_rows(path, spanning, set(values), delimiter)
+    labels, classes = _encode_labels(values)
+    return Dataset(str(path), "text", texts, labels, classes)
+
+
+def csv_rows(
+    path: Path, text_column: str, label_column: str | None = None, *, labelled: bool
+) -> tuple[list[str], str | None, list[tuple[int, int, dict[str, str]]], str]:
+    """The rows of a UTF-8 CSV (or TSV) with a header, with the checks every CSV reader here shares.
+
+    Parameters
+    ----------
+    path : Path
+    text_column : str
+        Must be a column.
+    label_column : str, optional
+        With ``labelled``, must be a column; default ``"label"``, or ``"class"`` when there is none.
+    labelled : bool
+        Whether a label column is needed.
+
+    Returns
+    -------
+    columns : list of str
+    label_column : str or None
+        The one resolved, with ``labelled``.
+    rows : list of (int, int, dict)
+        First line, last line and fields of each row (a quoted text may span lines).
+    delimiter : str
+
+    Raises
+    ------
+    DataError
+        If the file is empty, not UTF-8 or malformed, a column is missing, or a row has more
+        fields than the header (an unquoted delimiter in a text).
+    """
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle, delimiter=delimiter, strict=True)
             columns = [c for c in (reader.fieldnames or []) if c is not None]
             if not columns:
-                raise DataError(f"CSV '{path}' is empty; expected a header row such as: text,label")
+                example = "text,label" if labelled else "text"
+                raise DataError(f"CSV '{path}' is empty; expected a header row such as: {example}")
             shown = ", ".join(columns)
-            text_col = text_column if text_column is not None else "text"
-            if text_col not in columns:
-                raise DataError(f"CSV '{path}' has no column {text_col!r}; columns are: {shown} (use --text-column)")
-            label_col = label_column if label_column is not None else ("label" if "label" in columns else "class")
-            if label_col not in columns:
-                raise DataError(f"CSV '{path}' has no column {label_col!r}; columns are: {shown} (use --label-column)")
-            texts: list[str] = []
-            values: list[str] = []
-            spanning: list[tuple[int, int, str]] = []  # (first line, last line, text) of texts over several lines
+            if text_column not in columns:
+                raise DataError(f"CSV '{path}' has no column {text_column!r}; columns are: {shown} (use --text-column)")
+            if labelled:
+                label_column = label_column or ("label" if "label" in columns else "class")
+                if label_column not in columns:
+                    raise DataError(
+                        f"CSV '{path}' has no column {label_column!r}; columns are: {shown} (use --label-column)"
+                    )
+            rows = []
             last_line = reader.line_num
             for row in reader:
                 first_line, last_line = last_line + 1, reader.line_num
-                if None in row:  # more fields than the header: an unquoted delimiter would shift the label
+                if None in row:  # more fields than the header: an unquoted delimiter would shift the fields
                     raise DataError(
-                        f"CSV '{path}' line {reader.line_num} has {len(columns) + len(row[None])} fields but the "
+                        f"CSV '{path}' line {last_line} has {len(columns) + len(row[None])} fields but the "
                         f'header has {len(columns)}; quote a text that contains {delimiter!r}, e.g. "good, cheap"'
                     )
-                text, label = row.get(text_col) or "", (row.get(label_col) or "").strip()
-                if not text.strip():
-                    continue
-                if not label:
-                    raise DataError(
-                        f"CSV '{path}' line {reader.line_num} has an empty {label_col!r}; "
-                        "expected a label on every row with a text"
-                    )
-                texts.append(text)
-                values.append(label)
-                if last_line > first_line:
-                    spanning.append((first_line, last_line, text))
+                rows.append((first_line, last_line, row))
     except UnicodeDecodeError as exc:
         raise DataError(f"CSV '{path}' is not UTF-8 text ({exc}); save it as UTF-8") from exc
     except csv.Error as exc:
         raise DataError(f"CSV '{path}' is malformed: {exc}") from exc
-    if not texts:
-        raise DataError(f"CSV '{path}' has no rows with a non-empty {text_col!r}")
-    _check_no_swallowed_rows(path, spanning, set(values), delimiter)
-    labels, classes = _encode_labels(values)
-    return Dataset(str(path), "text", texts, labels, classes)
+    return columns, label_column if labelled else None, rows, delimiter
 
 
 def _check_no_swallowed_rows(
