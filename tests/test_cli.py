@@ -367,6 +367,10 @@ def test_training_options_a_probe_ignores_are_named_in_a_warning(tmp_path, capsy
         (["fit", "{csv}", "--json", "{tmp}/hard-link.csv"], "is the input data file"),
         (["fit", "{csv}", "--label-descriptions", "{tmp}/d.json", "--json", "{tmp}/d.json"], "--label-descriptions"),
         (["adapt", "--source", "{csv}", "--target", "{tmp}/b.csv", "--json", "{tmp}/b.csv"], "the --target data file"),
+        (
+            ["adapt", "--source", "{csv}", "--target", "{csv}", "--target-labelled", "{images}", "--out", "{images}/m"],
+            "is inside the --target-labelled data folder",
+        ),
         (["transfer-lr", "--source", "{csv}", "--target", "{tmp}/b.csv", "--json", "{csv}"], "the --source data"),
         (["similarity", "{csv}", "{tmp}/b.csv", "--json", "{tmp}/b.csv"], "the second data file"),
         (["curve", "{csv}", "--json", "{csv}"], "is the input data file"),

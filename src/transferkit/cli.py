@@ -369,10 +369,12 @@ _INPUT_ARGUMENTS = {
     "fit": [("data", "the input data {kind}"), ("label_descriptions", "the --label-descriptions file")],
     **{name: [("data", "the input data {kind}")] for name in ("curve", "extract", "rank", "pretrain")},
     "similarity": [("first", "the first data {kind}"), ("second", "the second data {kind}")],
-    **{
-        name: [("source", "the --source data {kind}"), ("target", "the --target data {kind}")]
-        for name in ("adapt", "transfer-lr")
-    },
+    "adapt": [
+        ("source", "the --source data {kind}"),
+        ("target", "the --target data {kind}"),
+        ("target_labelled", "the --target-labelled data {kind}"),
+    ],
+    "transfer-lr": [("source", "the --source data {kind}"), ("target", "the --target data {kind}")],
     "report": [("runs", "the run record that report reads")],
     "export": [("model_dir", "a file of the saved model that export reads")],
 }
