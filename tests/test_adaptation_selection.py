@@ -123,3 +123,17 @@ def test_the_smaller_weight_is_preferred_whatever_order_the_weights_were_tried_i
     for order in ([big, small], [small, big]):
         per_method, _ = choose_candidates(order, "one-standard-error")
         assert per_method["self-training"] is small
+
+
+def test_the_candidates_show_progress_on_a_terminal_and_not_when_quiet(monkeypatch, capsys):
+    import transferkit._progress as progress_module
+
+    rng = np.random.default_rng(0)
+    xs, xt = rng.normal(size=(40, 3)), rng.normal(size=(30, 3)) + 1.0
+    ys = np.arange(40) % 2
+    monkeypatch.setattr(progress_module.sys.stderr, "isatty", lambda: True)
+    select_adaptation(["source-only", "shallow-coral"], xs, ys, xt, random_state=3)
+    assert "adaptation candidates, seed 3" in capsys.readouterr().err
+    with progress_module.quiet_unless(False):
+        select_adaptation(["source-only", "shallow-coral"], xs, ys, xt, random_state=3)
+    assert "adaptation candidates" not in capsys.readouterr().err

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._progress import progress
 from ..data._dataset import few_shot_indices
 from ..errors import DataError
 from ..selection.distance import mmd, proxy_a_distance
@@ -263,7 +264,7 @@ def compare_adaptation(
             methods, source, labels, target, weights=weights, settings=settings, random_state=s, target_labelled=few
         )
         selected["criterion"] = selection.criterion
-        for method in methods:
+        for method in progress(methods, total=len(methods), desc=f"refitting and scoring, seed {s}", unit="method"):
             candidate = selection.per_method[method]
             row = rows[method]
             row["weights"].append(candidate.weight)

@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from .._progress import progress
 from ..errors import DataError, did_you_mean
 from ..strategies.linear_probe import ProbeHead
 from .deep import AdaptationConfig, FeatureAdapter, dense_features
@@ -475,20 +476,26 @@ def select_adaptation(
         train, validation = source_validation_split(labels, validation_fraction, random_state)
     else:
         train, validation = np.arange(len(labels)), np.zeros(0, dtype=np.int64)
+    tries = [
+        (method, weight)
+        for method in dict.fromkeys(check_method(m) for m in methods)
+        for weight in (weights if method in WEIGHTED_METHODS else (None,))
+    ]
     candidates = []
-    for method in dict.fromkeys(check_method(m) for m in methods):
-        for weight in weights if method in WEIGHTED_METHODS else (None,):
-            started = time.perf_counter()
-            common = {"weight": weight, "settings": settings, "random_state": random_state}
-            model = fit_method(method, source[train], labels[train], target, **common)
-            if checked is None:
-                misses = reverse_validation_misses(
-                    method, model, source[train], source[validation], labels[validation], target, **common
-                )
-            else:
-                misses = np.asarray(model.predict(checked[0])) != checked[1]  # (N_l,)
-            seconds = time.perf_counter() - started
-            candidates.append(Candidate(method, weight, float(misses.mean()), seconds, model, misses))
+    for method, weight in progress(
+        tries, total=len(tries), desc=f"adaptation candidates, seed {random_state}", unit="fit"
+    ):
+        started = time.perf_counter()
+        common = {"weight": weight, "settings": settings, "random_state": random_state}
+        model = fit_method(method, source[train], labels[train], target, **common)
+        if checked is None:
+            misses = reverse_validation_misses(
+                method, model, source[train], source[validation], labels[validation], target, **common
+            )
+        else:
+            misses = np.asarray(model.predict(checked[0])) != checked[1]  # (N_l,)
+        seconds = time.perf_counter() - started
+        candidates.append(Candidate(method, weight, float(misses.mean()), seconds, model, misses))
     tried = {c.method for c in candidates}
     left_out = {m: why for m, why in not_chosen_automatically(source, target).items() if m in tried}
     per_method, best = choose_candidates(candidates, rule, exclude=left_out)
