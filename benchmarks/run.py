@@ -190,6 +190,12 @@ def _stamp(part: dict) -> str:
     return f"Measured {part['date']} on {part['machine']} with `{part['command']}`."
 
 
+def _mean_gains(what: str, rows: list[dict]) -> str:
+    """One sentence: ``what``, then the mean gain of each group of adaptation pairs in points."""
+    gains = adaptation.group_gains(rows)
+    return f"{what}: " + ", ".join(f"{key} {100 * value:+.2f} points" for key, value in gains.items()) + "."
+
+
 def write_markdown(results: dict, path: Path) -> None:
     lines = [
         "# Benchmarks",
@@ -361,14 +367,7 @@ def write_markdown(results: dict, path: Path) -> None:
             "",
         ]
         lines += adaptation.markdown_adaptation(rows)
-        gains = adaptation.group_gains(rows)
-        lines += [
-            "",
-            "Mean gain of the label-free choice over source-only: "
-            + ", ".join(f"{key} {100 * value:+.2f} points" for key, value in gains.items())
-            + ".",
-            "",
-        ]
+        lines += ["", _mean_gains("Mean gain of the label-free choice over source-only", rows), ""]
         lines += list(dict.fromkeys(_stamp(part) for part in adapt_parts)) + [""]
     few_parts = [results[n] for n in ("adapt_few_images", "adapt_few_text") if n in results]
     if few_parts:
@@ -385,14 +384,7 @@ def write_markdown(results: dict, path: Path) -> None:
             "",
         ]
         lines += adaptation.markdown_few(rows, [r for part in adapt_parts for r in part["rows"]])
-        gains = adaptation.group_gains(rows)
-        lines += [
-            "",
-            "Mean gain over source-only of the choice by a few target labels: "
-            + ", ".join(f"{key} {100 * value:+.2f} points" for key, value in gains.items())
-            + ".",
-            "",
-        ]
+        lines += ["", _mean_gains("Mean gain over source-only of the choice by a few target labels", rows), ""]
         lines += list(dict.fromkeys(_stamp(part) for part in few_parts)) + [""]
     if "param_transfer" in results:
         part = results["param_transfer"]

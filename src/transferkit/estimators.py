@@ -430,10 +430,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         unknown = sorted({str(v) for v in few_labels} - {str(c) for c in classes})
         if unknown:
             raise DataError(f"target_labelled has labels not in y: {unknown}; expected among {list(classes)}")
-        if infer_modality(few_inputs) != self.backbone_.cfg.modality:
-            raise DataError(
-                f"target_labelled holds {infer_modality(few_inputs)} data; X holds {self.backbone_.cfg.modality} data"
-            )
+        if (few_modality := infer_modality(few_inputs)) != self.backbone_.cfg.modality:
+            raise DataError(f"target_labelled holds {few_modality} data; X holds {self.backbone_.cfg.modality} data")
         index = {str(c): i for i, c in enumerate(classes)}
         return few_inputs, np.asarray([index[str(v)] for v in few_labels], dtype=np.int64)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data._dataset import concat_inputs
 from ..errors import DataError
 from .compare import check_same_labels, match_resolution, tfidf_features
 
@@ -126,7 +127,7 @@ def load_pair(
     if labelled:
         check_same_labels(source_split.train.classes, target_split.train.classes)
     modality = source_split.train.modality
-    source_inputs = _concatenate(source_split.train.inputs, source_split.test.inputs)
+    source_inputs = concat_inputs(source_split.train.inputs, source_split.test.inputs)
     source_labels = np.concatenate([source_split.train.labels, source_split.test.labels])
     few_inputs, few_labels = (None, None)
     if labelled_name is not None:
@@ -204,9 +205,3 @@ def _labelled_examples(name: str, classes: list[str], modality: str, options: di
         )
     index = np.asarray([classes.index(c) for c in examples.classes])  # its label index -> the source's
     return examples.inputs, index[examples.labels]
-
-
-def _concatenate(a: Any, b: Any) -> Any:
-    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-        return np.concatenate([a, b])
-    return [*a, *b]

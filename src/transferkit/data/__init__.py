@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, did_you_mean
-from ._dataset import Dataset, DataSplit, content_hash, few_shot_indices
+from ._dataset import Dataset, DataSplit, concat_inputs, content_hash, few_shot_indices
 from .builtin import BUILTIN_DATASETS, list_datasets, load_builtin
 from .unlabelled import UnlabelledData, has_labels, load_unlabelled
 from .user import load_csv, load_image_folder, load_npz, read_csv_examples, read_folder_examples, read_npz_examples
@@ -182,10 +182,6 @@ def read_examples(source: str, *, text_column: str | None = None, label_column: 
     if source not in BUILTIN_DATASETS and path.is_file() and path.suffix.lower() == ".npz":
         return read_npz_examples(path)
     split = load_dataset(source, text_column=text_column, label_column=label_column)  # names, and its errors
-    inputs = (
-        np.concatenate([split.train.inputs, split.test.inputs])
-        if isinstance(split.train.inputs, np.ndarray)
-        else [*split.train.inputs, *split.test.inputs]
-    )
+    inputs = concat_inputs(split.train.inputs, split.test.inputs)
     labels = np.concatenate([split.train.labels, split.test.labels])
     return Dataset(str(source), split.train.modality, inputs, labels, list(split.train.classes))

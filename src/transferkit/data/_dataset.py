@@ -67,6 +67,13 @@ def take(inputs: Any, indices: np.ndarray) -> Any:
     return [inputs[i] for i in indices]
 
 
+def concat_inputs(a: Any, b: Any) -> Any:
+    """Two parts' inputs as one: arrays concatenated, lists (of paths or strings) joined."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return np.concatenate([a, b])
+    return [*a, *b]
+
+
 @dataclass
 class DataSplit:
     """A train set and a held-out test set drawn from the same source."""
