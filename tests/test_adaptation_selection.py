@@ -132,7 +132,7 @@ def test_the_candidates_show_progress_on_a_terminal_and_not_when_quiet(monkeypat
     xs, xt = rng.normal(size=(40, 3)), rng.normal(size=(30, 3)) + 1.0
     ys = np.arange(40) % 2
     monkeypatch.setattr(progress_module.sys.stderr, "isatty", lambda: True)
-    monkeypatch.setattr(progress_module, "_QUIET", False)  # an earlier CLI test's --quiet lasts for the process
+    monkeypatch.setattr(progress_module, "_QUIET", False)
     select_adaptation(["source-only", "shallow-coral"], xs, ys, xt, random_state=3)
     assert "adaptation candidates, seed 3" in capsys.readouterr().err
     with progress_module.quiet_unless(False):

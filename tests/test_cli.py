@@ -115,6 +115,19 @@ def test_a_class_with_fewer_images_than_k(tmp_path, capsys):
     _assert_user_error(capsys, ["fit", str(data), "--labels-per-class", "9", "--quiet"], "labels per class")
 
 
+def test_quiet_and_one_line_warnings_last_for_the_call_only(tmp_path, capsys, monkeypatch):
+    import warnings
+
+    from transferkit import _progress
+
+    monkeypatch.setattr(_progress, "_QUIET", False)
+    showwarning = warnings.showwarning
+    data = _image_folder(tmp_path / "d", per_class=5)
+    _assert_user_error(capsys, ["fit", str(data), "--labels-per-class", "9", "--quiet"], "labels per class")
+    assert _progress._QUIET is False  # a caller running main in-process keeps its progress bars
+    assert warnings.showwarning is showwarning
+
+
 def test_corrupt_image_is_skipped_with_a_warning(tmp_path, capsys):
     data = _image_folder(tmp_path / "d", per_class=6)
     (data / "square" / "broken.png").write_bytes(b"\x89PNG not really")

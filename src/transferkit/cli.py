@@ -17,7 +17,7 @@ import numpy as np
 
 from ._cli_parser import build_parser
 from ._io import atomic_write, check_output_path
-from ._progress import set_quiet
+from ._progress import quiet_unless
 from .errors import TransferkitError
 
 
@@ -425,9 +425,18 @@ def _check_outputs_spare_inputs(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (2 for user mistakes)."""
     args = build_parser().parse_args(argv)
-    if getattr(args, "quiet", False):
-        set_quiet(True)
+    # --quiet and the one-line warnings last for this call only: a caller running main in-process keeps its own
+    previous_showwarning = warnings.showwarning
     warnings.showwarning = _one_line_warning
+    try:
+        with quiet_unless(not getattr(args, "quiet", False)):
+            return _run_command(args)
+    finally:
+        warnings.showwarning = previous_showwarning
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Dispatch the parsed command; user mistakes become one line on stderr and exit status 2."""
     from ._cli_adapt import command_adapt
     from ._cli_fit import command_fit
     from ._cli_pretrain import command_pretrain, command_transfer_lr
