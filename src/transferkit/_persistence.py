@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from ._io import atomic_write as _atomic_write
+from ._io import current_umask
 from .backbones import create_backbone
 from .backbones._config import BackboneCfg
 from .errors import TransferkitError
@@ -31,10 +33,12 @@ _UNSAVED_PARAMS = ("strategy", "checkpoint_dir", "resume")
 def save_estimator(self: TransferClassifier, directory: str | os.PathLike) -> Path:
     """Write ``config.json`` and ``weights.safetensors`` into ``directory`` (no pickle).
 
-    Each file is written to a temporary name and renamed, so a crash never leaves a
-    half-written model; the backbone is referenced by name and sha256, not copied.
+    Both files are serialised in memory, written to temporary names, and only then renamed
+    over any earlier save, so a failure part-way leaves the earlier model as it was;
+    ``config.json`` holds the weights' sha256, so a crash between the two renames is found on
+    loading. The backbone is referenced by name and sha256, not copied.
     """
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     self._check_fitted()
     directory = Path(directory)
@@ -45,6 +49,7 @@ def save_estimator(self: TransferClassifier, directory: str | os.PathLike) -> Pa
         arrays = {k: v.detach().contiguous().numpy() for k, v in _module_arrays(self.model_).items()}
     else:
         arrays = {k: np.ascontiguousarray(v) for k, v in self.model_.save_arrays().items()}
+    weights = save(arrays)
     config = {
         "format": _FORMAT,
         "format_version": _FORMAT_VERSION,
@@ -52,14 +57,40 @@ def save_estimator(self: TransferClassifier, directory: str | os.PathLike) -> Pa
         "strategy": self.strategy_.to_dict(),
         "modality": self.modality_,
         "classes": self.classes_.tolist(),
+        "classes_dtype": "object" if self.classes_.dtype == object else self.classes_.dtype.str,
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
         "backbone": self.backbone_.cfg.to_dict() if self.backbone_ is not None else None,
         "model_class": type(self.model_).__name__,
         "model_config": _model_config(self.model_),
         "history": self.history_,
     }
-    _atomic_write(directory / "weights.safetensors", lambda path: save_file(arrays, path))
-    _atomic_write(directory / "config.json", lambda path: Path(path).write_text(json.dumps(config, indent=2)))
+    try:
+        text = json.dumps(config, indent=2, default=_json_default)
+    except (TypeError, ValueError) as error:
+        raise TransferkitError(f"cannot save this model: a setting cannot be written as JSON ({error})") from error
+    _write_together({directory / "weights.safetensors": weights, directory / "config.json": text.encode()})
     return directory
+
+
+def _write_together(files: dict[Path, bytes]) -> None:
+    """Write every file to a temporary name in its folder, then rename them all onto their names.
+
+    A failure while writing (a full disk, an interrupt) replaces none of the files.
+    """
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, content in files.items():
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            staged.append((temporary, path))
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(content)
+            os.chmod(temporary, 0o666 & ~current_umask())  # a user's file, not mkstemp's owner-only 0600
+        for temporary, path in staged:
+            os.replace(temporary, path)
+    finally:
+        for temporary, _ in staged:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
 
 
 def load_estimator(cls: type[TransferClassifier], directory: str | os.PathLike) -> TransferClassifier:
@@ -70,7 +101,7 @@ def load_estimator(cls: type[TransferClassifier], directory: str | os.PathLike) 
     TransferkitError
         When the folder is not a saved transferkit model or its backbone's weights changed.
     """
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load
 
     directory = Path(directory)
     config_path, weights_path = directory / "config.json", directory / "weights.safetensors"
@@ -82,12 +113,19 @@ def load_estimator(cls: type[TransferClassifier], directory: str | os.PathLike) 
         raise TransferkitError(f"{str(config_path)!r} is not valid JSON: {error}") from error
     if config.get("format") != _FORMAT or config.get("format_version", 0) > _FORMAT_VERSION:
         raise TransferkitError(f"{str(directory)!r} holds format {config.get('format')!r}, not {_FORMAT!r} v1")
+    weights = weights_path.read_bytes()
     try:
-        arrays = load_file(str(weights_path))
+        arrays = load(weights)
     except Exception as error:  # safetensors raises its own SafetensorError for damaged or truncated files
         raise TransferkitError(
             f"{str(weights_path)!r} cannot be read as safetensors ({error}); save the model again"
         ) from error
+    digest = hashlib.sha256(weights).hexdigest()
+    if config.get("weights_sha256", digest) != digest:  # models saved before the digest was recorded have none
+        raise TransferkitError(
+            f"{str(weights_path)!r} does not match {str(config_path)!r}: it was changed or comes from another "
+            "save (an interrupted one?); save the model again"
+        )
     strategy = strategy_from_dict(config["strategy"])
     estimator = cls(strategy=strategy, **config["params"])
     if config["backbone"] is not None:
@@ -125,7 +163,7 @@ def load_estimator(cls: type[TransferClassifier], directory: str | os.PathLike) 
             raise TransferkitError(f"unknown model class {config['model_class']!r} in {str(config_path)!r}")
         estimator.backbone_ = None
         estimator.model_ = model_class.from_arrays(config["model_config"], arrays)
-    estimator.classes_ = np.asarray(config["classes"])
+    estimator.classes_ = np.asarray(config["classes"], dtype=config.get("classes_dtype"))  # int32 stays int32
     estimator.modality_ = config["modality"]
     estimator.strategy_ = strategy
     estimator.history_ = config.get("history", {})
@@ -134,6 +172,15 @@ def load_estimator(cls: type[TransferClassifier], directory: str | os.PathLike) 
 
 def _json_param(value: Any) -> Any:
     return value.to_dict() if hasattr(value, "to_dict") else value  # TrainConfig, AdaptationConfig
+
+
+def _json_default(value: Any) -> Any:
+    """Values the parameters allow that JSON lacks: paths (``cache_dir``), numpy numbers (``random_state``)."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} {value!r} is not JSON serialisable")
 
 
 def _module_arrays(network: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from ._estimator_checks import as_array_like, reset_fitted
 from ._estimator_params import adaptation_config, check_parameters, training_overrides
 from ._inputs import BASELINE_IMAGE_SIZE, as_inputs, description_labels, infer_modality
 from ._progress import quiet_unless
@@ -100,7 +101,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray
-        Class labels seen in ``fit``.
+        Class labels seen in ``fit``, sorted (zero-shot: the described labels, sorted).
     modality_ : str
     strategy_ : Strategy
     backbone_ : Backbone or None
@@ -198,9 +199,15 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         self
+            Fitted anew: nothing learned by an earlier ``fit`` is kept, and a ``fit`` that raises
+            leaves the estimator unfitted.
         """
+        reset_fitted(self)
         self._check_params()
         started = time.perf_counter()
+        if y is None:
+            raise DataError("TransferClassifier requires y to be passed, but the target y is None")
+        X = as_array_like(X, allow_empty=self.label_descriptions is not None)
         zero_shot = self.label_descriptions is not None and len(X) == 0
         modality = "text" if zero_shot else infer_modality(X)
         inputs = [] if zero_shot else as_inputs(X)
@@ -214,12 +221,12 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         check_labels(labels)
         target_inputs = self._check_target(X_target, modality)
         if zero_shot:
-            classes = np.asarray(list(description_labels(self.label_descriptions)))
+            classes = np.asarray(sorted(description_labels(self.label_descriptions)))
             encoded = np.zeros(0, dtype=np.int64)
         else:
             classes, encoded = np.unique(labels, return_inverse=True)
         if len(classes) < 2:
-            raise DataError(f"y has only one class ({classes[0]!r}); a classifier needs at least two")
+            raise DataError(f"y has only one class ({classes.tolist()[0]!r}); a classifier needs at least two")
         self.history_: dict[str, Any] = {}
         backbone_name, strategy_spec = self.backbone, self.strategy
         if "auto" in (backbone_name, strategy_spec):
@@ -429,7 +436,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             )
         unknown = sorted({str(v) for v in few_labels} - {str(c) for c in classes})
         if unknown:
-            raise DataError(f"target_labelled has labels not in y: {unknown}; expected among {list(classes)}")
+            raise DataError(f"target_labelled has labels not in y: {unknown}; expected among {classes.tolist()}")
         if (few_modality := infer_modality(few_inputs)) != self.backbone_.cfg.modality:
             raise DataError(f"target_labelled holds {few_modality} data; X holds {self.backbone_.cfg.modality} data")
         index = {str(c): i for i, c in enumerate(classes)}
@@ -476,6 +483,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``, shape ``(N, n_classes)``."""
         self._check_fitted()
+        X = as_array_like(X)
         modality = infer_modality(X)
         if modality != self.modality_:
             raise DataError(f"this model was fitted on {self.modality_} data but X holds {modality} data")
@@ -538,8 +546,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``config.json`` and ``weights.safetensors`` into ``directory`` (no pickle).
 
-        Each file is written to a temporary name and renamed, so a crash never leaves a
-        half-written model; the backbone is referenced by name and sha256, not copied.
+        Both files are written to temporary names before either replaces an earlier save, so a
+        failure part-way loses nothing; the backbone is referenced by name and sha256, not copied.
         """
         from ._persistence import save_estimator
 

@@ -20,7 +20,7 @@ the source model. ``λ`` is chosen by stratified cross-validation of the log-los
 from __future__ import annotations
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,8 @@ from scipy.special import expit, log_expit, logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold
 
+from .._estimator_checks import reset_fitted
+from ..data.user import check_labels
 from ..errors import DataError, NotFittedError, TransferkitError
 
 __all__ = ["TransferLogisticRegression", "DEFAULT_LAMBDAS"]
@@ -165,8 +167,44 @@ class TransferLogisticRegression(ClassifierMixin, BaseEstimator):
             raise bad("C", "a float > 0")
         if not isinstance(self.cv, int) or isinstance(self.cv, bool) or self.cv < 2:
             raise bad("cv", "an int >= 2")
-        if not self.lambdas or any(not isinstance(v, Real) or v < 0 for v in self.lambdas):
+        lambdas = self.lambdas
+        if (
+            not isinstance(lambdas, (tuple, list, np.ndarray))
+            or len(lambdas) == 0
+            or any(not isinstance(v, Real) or isinstance(v, bool) or not v >= 0 for v in lambdas)  # NaN: not >= 0
+        ):
             raise bad("lambdas", "a non-empty tuple of floats >= 0")
+        if not isinstance(self.max_iter, Integral) or isinstance(self.max_iter, bool) or self.max_iter < 1:
+            raise bad("max_iter", "a positive int")
+        if self.random_state is not None and (
+            not isinstance(self.random_state, Integral) or isinstance(self.random_state, bool) or self.random_state < 0
+        ):
+            raise bad("random_state", "None or an int >= 0")
+
+    def __sklearn_clone__(self) -> TransferLogisticRegression:
+        """An unfitted copy that shares ``source``: the fitted source model is the prior, not a sub-estimator.
+
+        ``sklearn.base.clone`` would otherwise clone the source into an unfitted model, which breaks
+        ``cross_val_score`` and grid searches.
+        """
+        from sklearn.base import clone
+
+        params = self.get_params(deep=False)
+        return type(self)(**{k: v if k == "source" else clone(v, safe=False) for k, v in params.items()})
+
+    def _check_X(self, X: Any, n_features: int) -> np.ndarray:
+        """``X`` as a finite float array ``(n, n_features)`` with at least one row, else a :class:`DataError`."""
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise DataError(f"X must hold numeric features: {error}") from None
+        if X.ndim != 2 or X.shape[1] != n_features:
+            raise DataError(f"X has shape {X.shape}; the source model reads {n_features} features")
+        if len(X) == 0:
+            raise DataError("X is empty: no examples")
+        if not np.isfinite(X).all():
+            raise DataError("X holds NaN or infinite values; expected finite features")
+        return X
 
     def fit(self, X: Any, y: Any) -> TransferLogisticRegression:
         """Fit on the target's labelled examples ``X`` ``(n, D)``, ``y`` ``(n,)``.
@@ -190,31 +228,29 @@ class TransferLogisticRegression(ClassifierMixin, BaseEstimator):
             When ``X`` or ``y`` does not fit, ``y`` has one class or other classes than the source's, or
             ``lam="cv"`` finds a class with fewer than two examples.
         """
+        reset_fitted(self)  # a refit keeps nothing of the last one (cv_scores_), and a failed one leaves no model
         self._check_params()
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y)
         coef, intercept, source_classes = _source_parameters(self.source)
-        if X.ndim != 2 or X.shape[1] != coef.shape[1]:
-            raise DataError(f"X has shape {X.shape}; the source model reads {coef.shape[1]} features")
-        if len(y) != len(X):
-            raise DataError(f"y has {len(y)} labels for {len(X)} examples; expected one per example")
-        self.classes_, codes = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise DataError(f"y has only one class ({self.classes_[0]!r}); a classifier needs at least two")
-        if list(self.classes_) != list(source_classes):
+        X = self._check_X(X, coef.shape[1])
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(X):
+            raise DataError(f"y has shape {y.shape} for {len(X)} examples; expected one label per example")
+        check_labels(y)
+        classes, codes = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise DataError(f"y has only one class ({classes.tolist()[0]!r}); a classifier needs at least two")
+        if classes.tolist() != np.asarray(source_classes).tolist():
             raise DataError(
-                f"the target's classes {list(self.classes_)} differ from the source model's {list(source_classes)}; "
-                "parameter transfer needs the same classes"
+                f"the target's classes {classes.tolist()} differ from the source model's "
+                f"{np.asarray(source_classes).tolist()}; parameter transfer needs the same classes"
             )
         prior = np.hstack([coef, intercept[:, None]])  # (K', D + 1)
-        if self.lam == "cv":
-            self.cv_scores_ = self._cross_validate(X, codes, prior)
-            self.lam_ = min(self.cv_scores_, key=lambda lam: (self.cv_scores_[lam], -lam))
-        else:
-            self.lam_ = float(self.lam)
-        theta = (
-            prior.copy() if math.isinf(self.lam_) else _fit_weights(X, codes, prior, self.C, self.lam_, self.max_iter)
-        )
+        cv_scores = self._cross_validate(X, codes, prior) if self.lam == "cv" else None
+        lam = min(cv_scores, key=lambda lam: (cv_scores[lam], -lam)) if cv_scores is not None else float(self.lam)
+        theta = prior.copy() if math.isinf(lam) else _fit_weights(X, codes, prior, self.C, lam, self.max_iter)
+        if cv_scores is not None:
+            self.cv_scores_ = cv_scores
+        self.classes_, self.lam_ = classes, lam
         self.coef_, self.intercept_ = theta[:, :-1], theta[:, -1]
         return self
 
@@ -240,7 +276,7 @@ class TransferLogisticRegression(ClassifierMixin, BaseEstimator):
         """Scores ``(n, K)``, or ``(n,)`` for two classes."""
         if not hasattr(self, "coef_"):
             raise NotFittedError("This TransferLogisticRegression instance is not fitted yet. Call 'fit' first.")
-        scores = np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_  # (n, K')
+        scores = self._check_X(X, self.coef_.shape[1]) @ self.coef_.T + self.intercept_  # (n, K')
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 
 from .._progress import progress
+from ..data.user import check_labels
 from ..errors import DataError, NotFittedError, TransferkitError
 
 _PREDICT_BATCH = 256
@@ -97,6 +98,7 @@ class _BaselineMixin(ClassifierMixin, BaseEstimator):
             raise DataError(f"y must be a 1-D array of labels; got shape {y.shape}")
         if len(X) != len(y):
             raise DataError(f"X has {len(X)} examples but y has {len(y)} labels; expected one label per example")
+        check_labels(y)  # NaN or continuous values would each become a class
         try:
             classes, indices = np.unique(y, return_inverse=True)
         except TypeError as exc:  # e.g. None mixed with strings

@@ -462,6 +462,8 @@ class TabularMLPClassifier(_StandardizerMixin, _TorchClassifierBase):
             raise DataError(f"{type(self).__name__} expects numeric features: {exc}") from None
         if array.ndim != 2:
             raise DataError(f"features must be a 2-D array (n_samples, n_features); got shape {array.shape}")
+        if not np.isfinite(array).all():  # NaN would train and predict silently
+            raise DataError(f"{type(self).__name__} got NaN or infinite features; expected finite values")
         x = torch.from_numpy(np.ascontiguousarray(array))  # (N, D)
         if fit:
             self._fit_standardizer(x, dims=(0,))

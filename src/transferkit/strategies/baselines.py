@@ -291,6 +291,8 @@ class StandardizedLogisticRegression(_LinearBaseline):
             raise DataError(f"{type(self).__name__} expects numeric features: {exc}") from None
         if x.ndim != 2:
             raise DataError(f"features must be a 2-D array (n_samples, n_features); got shape {x.shape}")
+        if not np.isfinite(x).all():
+            raise DataError(f"{type(self).__name__} got NaN or infinite features; expected finite values")
         if fit:
             self.mean_ = x.mean(axis=0)
             std = x.std(axis=0)
