@@ -109,6 +109,8 @@ def command_adapt(args: argparse.Namespace) -> int:
             )
         if args.target_labelled:
             raise TransferkitError("give --target-labels-per-class or --target-labelled, not both")
+    if args.steps is not None and args.steps < 1:
+        raise TransferkitError(f"--steps must be a positive int. Got {args.steps} instead.")
     settings = AdaptationConfig().replace(steps=args.steps).validate()
     if args.out and args.backbone == TFIDF:
         raise TransferkitError(
@@ -120,6 +122,8 @@ def command_adapt(args: argparse.Namespace) -> int:
             f"--target-labels-per-class draws from the target's labels, but {args.target!r} has none; "
             "give the few labelled examples with --target-labelled DATA"
         )
+    if args.target_labels_per_class is not None:
+        _check_target_labels_per_class(args.target_labels_per_class, pair)
     if args.out and pair.representation == "input":
         raise TransferkitError(
             f"--out saves a model on a backbone's features; {args.source!r} holds feature vectors (leave out --out)"
@@ -222,6 +226,18 @@ def _save_choice(args: argparse.Namespace, pair: Any, choice: dict[str, Any], se
     print(f"predict with: transferkit predict {args.out} FILES")
     if pair.notes:
         print(f"note: {'; '.join(pair.notes)}: give predict images of that size too")
+
+
+def _check_target_labels_per_class(k: int, pair: Any) -> None:
+    """Refuse K larger than a class of the target's training part, naming the class and this option (the draw's
+    own error names fit's --labels-per-class and a label index)."""
+    counts = np.bincount(pair.target_labels, minlength=len(pair.classes))  # (K,)
+    fewest = int(counts.argmin())
+    if counts[fewest] < k:
+        raise TransferkitError(
+            f"--target-labels-per-class {k}: class {pair.classes[fewest]!r} has only {counts[fewest]} examples in "
+            f"the target's training part; use --target-labels-per-class {counts[fewest]} or fewer"
+        )
 
 
 def _labelled_count(args: argparse.Namespace, pair: Any) -> str:

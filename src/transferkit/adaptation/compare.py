@@ -22,7 +22,14 @@ from ..selection.distance import mmd, proxy_a_distance
 from ..selection.guard import transfer_gain
 from ..strategies.linear_probe import ProbeHead
 from .deep import AdaptationConfig, FeatureAdapter
-from .run import DEFAULT_WEIGHTS, DenoisedProbeHead, dense_features, fit_method, select_adaptation
+from .run import (
+    DEFAULT_WEIGHTS,
+    DenoisedProbeHead,
+    check_target_rows,
+    dense_features,
+    fit_method,
+    select_adaptation,
+)
 from .shallow import coral_transform
 
 __all__ = ["compare_adaptation", "domain_distance", "match_resolution", "tfidf_features", "check_same_labels"]
@@ -65,30 +72,29 @@ def check_same_labels(source_classes: list[str], target_classes: list[str]) -> N
     raise DataError(f"the source and target label sets differ ({detail}); domain adaptation needs the same labels")
 
 
-def match_resolution(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bring two image arrays to the smaller one's resolution (area averaging).
+def match_resolution(*images: Any) -> tuple[Any, ...]:
+    """Bring image arrays to the smallest one's resolution (area averaging).
 
     A classifier cannot be asked to read detail one domain never has: ``mnist`` (28×28)
     against ``digits`` (8×8) compares digits at 8×8, as the issue's reference does.
 
     Parameters
     ----------
-    source, target : ndarray of uint8, shape (N, H, W) or (N, H, W, C)
-        Pixel values in 0..255. Anything else (a list of file paths) is returned unchanged.
+    *images : ndarray of uint8, shape (N, H, W) or (N, H, W, C)
+        Pixel values in 0..255: the source and the target, and any other part of the pair that
+        must be read as they are (a few labelled target examples). When any is not an array (a
+        list of file paths), all are returned unchanged.
 
     Returns
     -------
-    source, target : ndarray of uint8
-        The array with more pixels (``H * W``) resized to the other's ``(H, W)`` by area
-        interpolation, rounded and clipped to 0..255; the other unchanged.
+    tuple of ndarray of uint8
+        In the order given: each array with more pixels (``H * W``) than the smallest resized to
+        its ``(H, W)`` by area interpolation, rounded and clipped to 0..255; the others unchanged.
     """
-    if not isinstance(source, np.ndarray) or not isinstance(target, np.ndarray):
-        return source, target
-    size_s, size_t = source.shape[1:3], target.shape[1:3]
-    if size_s == size_t:
-        return source, target
-    smaller = min(size_s, size_t, key=lambda hw: hw[0] * hw[1])
-    return _shrink(source, smaller), _shrink(target, smaller)
+    if not images or not all(isinstance(x, np.ndarray) for x in images):
+        return images
+    smallest = min((x.shape[1:3] for x in images), key=lambda hw: hw[0] * hw[1])
+    return tuple(_shrink(x, smallest) for x in images)
 
 
 def _shrink(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -230,6 +236,7 @@ def compare_adaptation(
     """
     source, target = dense_features(source), dense_features(target)
     labels = np.asarray(labels, dtype=np.int64)
+    check_target_rows(target)  # before the domain distance, whose error would name its own arguments
     methods = ["source-only", *[m for m in dict.fromkeys(methods) if m != "source-only"]]
     scored = target_test is not None and test_labels is not None
     if scored:

@@ -9,6 +9,7 @@ whole, and nothing is scored: see :func:`transferkit.data.load_unlabelled`.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,17 +107,23 @@ def load_pair(
     from ..features import extract_features
 
     options = load_options or {}
-    source_split = load_dataset(source_name, **options)
-    labelled = has_labels(target_name, label_column=options.get("label_column"))
+    csv_given = [name for name in (source_name, target_name, labelled_name) if _is_csv(name)]
+    source_split = load_dataset(source_name, **_options_for(source_name, options, csv_given))
+    target_options = _options_for(target_name, options, csv_given)
+    labelled = has_labels(target_name, label_column=target_options.get("label_column"))
     if labelled:
-        target_split = load_dataset(target_name, **options)
+        target_split = load_dataset(target_name, **target_options)
         target_modality = target_split.train.modality
         target_inputs, test_inputs = target_split.train.inputs, target_split.test.inputs
         target_labels, test_labels = target_split.train.labels, target_split.test.labels
     else:
-        if options.get("label_column") is not None:
-            raise DataError(f"--label-column {options['label_column']!r} is not a column of target {target_name!r}")
-        unlabelled = load_unlabelled(target_name, text_column=options.get("text_column"))
+        if (column := target_options.get("label_column")) is not None:  # a CSV target: was it meant to have labels?
+            raise DataError(
+                f"--label-column {column!r} is not a column of target {target_name!r}; it names the label column of "
+                "the source and target CSVs alike (to adapt to this CSV without labels, name the source's 'label' "
+                "and leave out --label-column)"
+            )
+        unlabelled = load_unlabelled(target_name, text_column=target_options.get("text_column"))
         target_modality, target_inputs = unlabelled.modality, unlabelled.inputs
         test_inputs = target_labels = test_labels = None
     if source_split.train.modality != target_modality:
@@ -131,19 +138,26 @@ def load_pair(
     source_labels = np.concatenate([source_split.train.labels, source_split.test.labels])
     few_inputs, few_labels = (None, None)
     if labelled_name is not None:
-        few_inputs, few_labels = _labelled_examples(labelled_name, source_split.train.classes, modality, options)
-    notes = []
-    if modality == "image":
-        before = (np.shape(source_inputs)[1:3], np.shape(target_inputs)[1:3])
-        source_inputs, target_inputs = match_resolution(source_inputs, target_inputs)
+        few_options = _options_for(labelled_name, options, csv_given)
+        few_inputs, few_labels = _labelled_examples(labelled_name, source_split.train.classes, modality, few_options)
         if test_inputs is not None:
-            _, test_inputs = match_resolution(source_inputs, test_inputs)
-        if few_inputs is not None:
-            _, few_inputs = match_resolution(source_inputs, few_inputs)
-        arrays = isinstance(source_inputs, np.ndarray) and isinstance(target_inputs, np.ndarray)
-        if arrays and before[0] != before[1]:  # files are read at the backbone's size, each as it is
+            _check_apart_from_test(labelled_name, few_inputs, test_inputs, modality)
+    notes = []
+    if modality == "image":  # files are read at the backbone's size, each as it is; arrays are matched here
+        parts = {"source": source_inputs, "target": target_inputs, "test": test_inputs, "labelled": few_inputs}
+        arrays = {part: x for part, x in parts.items() if isinstance(x, np.ndarray)}
+        # all together, the labelled examples too: a set left at another resolution than the domains would
+        # score the candidates on images unlike those they adapted to
+        matched = dict(zip(arrays, match_resolution(*arrays.values())))
+        source_inputs, target_inputs = matched.get("source", source_inputs), matched.get("target", target_inputs)
+        test_inputs, few_inputs = matched.get("test", test_inputs), matched.get("labelled", few_inputs)
+        domains = [part for part in ("source", "target") if part in arrays]
+        resized = [part for part in domains if matched[part] is not arrays[part]]
+        if len(domains) == 2 and resized:
             size = "x".join(map(str, np.shape(source_inputs)[1:3]))
-            notes.append(f"both domains brought to {size} px (the smaller resolution) before the backbone")
+            smallest = len(resized) == 2 and "labelled" in arrays and matched["labelled"] is arrays["labelled"]
+            why = "that of the labelled target examples, smaller than both" if smallest else "the smaller resolution"
+            notes.append(f"both domains brought to {size} px ({why}) before the backbone")
     started = time.perf_counter()
     name = backbone or DEFAULT_BACKBONES.get(modality)
     parts = {"source": source_inputs, "target": target_inputs, "target test": test_inputs, "labelled": few_inputs}
@@ -191,6 +205,18 @@ def load_pair(
     )
 
 
+def _is_csv(name: str | None) -> bool:
+    return name is not None and str(name).lower().endswith((".csv", ".tsv"))
+
+
+def _options_for(name: str, options: dict[str, Any], csv_given: list[str]) -> dict[str, Any]:
+    """``options`` without the CSV columns unless ``name`` is a CSV: they name the columns of the CSVs among the
+    data, so a source CSV's text column sits beside a ``.txt`` or built-in target (as in ``similarity``)."""
+    if name in csv_given or not csv_given:  # no CSV at all: load_dataset names the option that applies to none
+        return options
+    return {key: value for key, value in options.items() if key not in ("text_column", "label_column")}
+
+
 def _labelled_examples(name: str, classes: list[str], modality: str, options: dict[str, Any]) -> tuple[Any, np.ndarray]:
     """All inputs of the labelled data set ``name`` and their labels as indices into the source's ``classes``."""
     from ..data import read_examples
@@ -205,3 +231,24 @@ def _labelled_examples(name: str, classes: list[str], modality: str, options: di
         )
     index = np.asarray([classes.index(c) for c in examples.classes])  # its label index -> the source's
     return examples.inputs, index[examples.labels]
+
+
+def _check_apart_from_test(name: str, few_inputs: Any, test_inputs: Any, modality: str) -> None:
+    """Refuse labelled target examples that are also in the target's test part: the choice would read the labels
+    that then score it, and its accuracy would be overstated without a word."""
+
+    def keys(inputs: Any) -> list[Any]:
+        if isinstance(inputs, np.ndarray):
+            return [row.tobytes() for row in np.ascontiguousarray(inputs)]
+        return [os.path.realpath(x) if modality == "image" else x for x in inputs]  # image files, or texts
+
+    test = set(keys(test_inputs))
+    shared = [i for i, key in enumerate(keys(few_inputs)) if key in test]
+    if shared:
+        first = shared[0]
+        example = f"row {first}" if isinstance(few_inputs, np.ndarray) else repr(str(few_inputs[first])[:80])
+        raise DataError(
+            f"{len(shared)} of the {len(few_inputs)} labelled target examples {name!r} are also in the target's test "
+            f"part (e.g. {example}), whose labels only score the methods; give examples apart from it, "
+            "or draw them from the target's training part with --target-labels-per-class K"
+        )

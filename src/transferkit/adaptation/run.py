@@ -72,6 +72,7 @@ __all__ = [
     "WEIGHTED_METHODS",
     "DEFAULT_WEIGHTS",
     "fit_method",
+    "check_target_rows",
     "reverse_validation_error",
     "reverse_validation_misses",
     "select_adaptation",
@@ -99,6 +100,27 @@ def check_method(method: str) -> str:
     if method not in METHODS:
         raise did_you_mean("adaptation method", str(method), list(METHODS), hint="or 'all'")
     return method
+
+
+def check_target_rows(target: Any) -> None:
+    """Raise a :class:`DataError` unless ``target`` holds at least two examples.
+
+    One example has no spread to match: CORAL's covariance and the domain distance need two, and
+    the other methods would "adapt" to a single point without a word.
+
+    Parameters
+    ----------
+    target : array or sparse matrix, shape (N_t, D)
+        Unlabelled target features.
+
+    Raises
+    ------
+    DataError
+        Naming the number of examples, when it is below two.
+    """
+    rows = target.shape[0] if hasattr(target, "shape") else len(target)  # a sparse matrix has no len()
+    if rows < 2:
+        raise DataError(f"the target has {rows} unlabelled example(s); adaptation needs at least 2")
 
 
 def fit_method(
@@ -143,6 +165,7 @@ def fit_method(
     check_method(method)
     if method == "source-only":
         return ProbeHead().fit(source, labels)
+    check_target_rows(target)
     if method in DEEP_METHODS:
         config = (settings or AdaptationConfig()).replace(method=method, weight=weight)
         return FeatureAdapter(config, random_state=random_state).fit(source, labels, target)
@@ -470,6 +493,7 @@ def select_adaptation(
         raise DataError(f"source features have {source.shape[1]} columns but target features {target.shape[1]}")
     if len(np.unique(labels)) < 2:
         raise DataError("the source has one class; adaptation needs a labelled source with at least two")
+    check_target_rows(target)
     _check_rule(rule)  # before any fitting
     checked = _checked_target_labelled(target_labelled, source.shape[1], labels)
     if checked is None:

@@ -153,7 +153,7 @@ def _folder_images(folder: Path) -> list[str]:
     valid, corrupt = _class_images(folder)  # recursive; corrupt files skipped with a warning
     if not valid:
         has_files = any(not p.name.startswith(".") for p in folder.iterdir())
-        detail = f"every image is corrupt ({len(corrupt)})" if corrupt else "no image files"
+        detail = f"only corrupt images ({len(corrupt)})" if corrupt else "no image files"
         raise DataError(
             f"folder '{folder}' holds {detail if has_files else 'nothing'}; expected images (files ending in "
             ".png, .jpg, ...) directly in it or in sub-folders"
