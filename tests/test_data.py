@@ -355,3 +355,34 @@ def test_the_zoo_and_home_data_share_one_default_home(monkeypatch, tmp_path):
     assert zoo_directory().parent == _home_data().parent == transferkit_home()
     monkeypatch.setenv("TRANSFERKIT_HOME", str(tmp_path / "elsewhere"))
     assert zoo_directory() == tmp_path / "elsewhere" / "zoo" and _home_data() == tmp_path / "elsewhere" / "data"
+
+
+@pytest.mark.parametrize(
+    "values, suffix",
+    [
+        (np.linspace(0, 65535, 64).astype(np.uint16), ".png"),  # 16-bit grey: PIL's convert clipped it to white
+        (np.linspace(0, 1, 64).astype(np.float32), ".tiff"),  # float in 0..1: convert made it black
+        (np.linspace(0, 255, 64).astype(np.float32), ".tiff"),
+        (np.linspace(0, 255, 64).astype(np.int32), ".tiff"),
+    ],
+)
+def test_deep_grey_images_are_scaled_from_their_own_range(tmp_path, values, suffix):
+    from transferkit.data.preprocess import load_image
+    from transferkit.report.records import thumbnail
+
+    path = tmp_path / f"ramp{suffix}"
+    Image.fromarray(values.reshape(8, 8)).save(path)
+    pixels = load_image(str(path))
+    assert pixels.shape == (8, 8, 3) and pixels.dtype == np.uint8
+    assert pixels.min() == 0 and pixels.max() == 255  # the whole ramp, not all white or all black
+    assert abs(float(pixels.mean()) - 127.5) < 1.0
+    assert thumbnail(str(path)).startswith("data:image/png;base64,")
+
+
+def test_a_float_image_outside_any_pixel_range_is_refused_naming_it(tmp_path):
+    from transferkit.data.preprocess import load_image
+
+    path = tmp_path / "signed.tiff"
+    Image.fromarray(np.linspace(-3, 3, 64, dtype=np.float32).reshape(8, 8)).save(path)
+    with pytest.raises(DataError, match=r"signed\.tiff.*-3\.0 to 3\.0"):
+        load_image(str(path))

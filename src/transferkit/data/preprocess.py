@@ -12,19 +12,65 @@ from PIL import Image
 
 from ..errors import DataError
 
-__all__ = ["ImagePreprocessor", "TextPreprocessor", "load_image", "images_to_float"]
+__all__ = ["ImagePreprocessor", "TextPreprocessor", "load_image", "images_to_float", "as_rgb"]
 
 
 def load_image(path: str, size: int | None = None) -> np.ndarray:
     """Read an image file as a uint8 RGB array ``(H, W, 3)``, resized to ``size`` × ``size`` if given."""
     try:
         with Image.open(path) as image:
-            image = image.convert("RGB")
+            image = as_rgb(image, path)
             if size is not None:
                 image = image.resize((size, size), Image.BILINEAR)
             return np.asarray(image, dtype=np.uint8)
     except (OSError, ValueError) as error:
         raise DataError(f"cannot read image {path!r}: {error}") from error
+
+
+def as_rgb(image: Image.Image, path: str = "image") -> Image.Image:
+    """``image`` as 8-bit RGB, its grey levels scaled from its own bit depth.
+
+    PIL's ``convert("RGB")`` clips deeper greys to 0..255: a 16-bit PNG comes out almost white and
+    a float TIFF in 0..1 almost black, silently. Here 16-bit greys are divided by 257 (65535 -> 255);
+    32-bit integer greys are read as 8-bit when they lie in 0..255 and as 16-bit when in 0..65535;
+    float greys are read as 0..1 when they lie in it, else as 0..255.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        An opened image of any mode.
+    path : str, default="image"
+        Where it came from, for the error message.
+
+    Returns
+    -------
+    PIL.Image.Image
+        Mode ``"RGB"``.
+
+    Raises
+    ------
+    DataError
+        For a deep grey image with values outside those ranges (negative, NaN, or beyond 16 bits).
+    """
+    if not (image.mode.startswith("I") or image.mode == "F"):
+        return image.convert("RGB")
+    values = np.asarray(image, dtype=np.float64)  # (H, W)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if image.mode.startswith("I;16"):
+        scale = 257.0
+    elif image.mode == "F" and 0.0 <= low and high <= 1.0:
+        scale = 1 / 255
+    elif 0.0 <= low and high <= 255.0:  # also NaN-free: NaN fails every comparison
+        scale = 1.0
+    elif image.mode == "I" and 0.0 <= low and high <= 65535.0:
+        scale = 257.0
+    else:
+        raise DataError(
+            f"cannot read image {path!r}: its {image.mode!r} grey values run from {low} to {high}; "
+            "expected 0..1 or 0..255 (float), 0..255 or 0..65535 (integer)"
+        )
+    grey = np.clip(np.rint(values / scale), 0, 255).astype(np.uint8)
+    return Image.fromarray(grey).convert("RGB")
 
 
 def images_to_float(batch: np.ndarray | list[str], size: int | None = None) -> torch.Tensor:

@@ -286,6 +286,8 @@ def thumbnail(item: Any, side: int = THUMBNAIL_SIDE) -> str:
     """
     from PIL import Image
 
+    from ..data.preprocess import as_rgb
+
     if isinstance(item, np.ndarray):
         array = item if item.dtype == np.uint8 else np.clip(np.asarray(item, np.float64) * 255, 0, 255)
         array = np.asarray(array, dtype=np.uint8)
@@ -295,8 +297,8 @@ def thumbnail(item: Any, side: int = THUMBNAIL_SIDE) -> str:
     else:
         try:
             with Image.open(item) as opened:
-                image = opened.convert("RGB")
-        except OSError as error:
+                image = as_rgb(opened, str(item))
+        except (OSError, DataError) as error:
             raise DataError(f"cannot read image {str(item)!r} for the report: {error}") from error
     image.thumbnail((side, side))
     buffer = io.BytesIO()
