@@ -38,6 +38,13 @@ def test_clear_gain_and_clear_loss_are_called_with_confidence():
     assert hurt.per_seed == pytest.approx([-g for g in helped.per_seed])
 
 
+def test_gain_interval_stays_within_what_two_accuracies_can_differ_by():
+    # two seeds, two test examples: the t-interval's half-width alone is several times 1
+    estimate = transfer_gain([[1, 0], [1, 1]], [[0, 0], [0, 1]])
+    assert estimate.gain == pytest.approx(0.5)
+    assert estimate.low == -1.0 and estimate.high == 1.0
+
+
 def test_a_small_noisy_difference_is_not_called():
     rng = np.random.default_rng(2)
     estimate = transfer_gain(_correct(rng, 0.71, n=200), _correct(rng, 0.70, n=200))

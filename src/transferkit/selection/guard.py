@@ -94,6 +94,8 @@ def transfer_gain(transfer_correct: Any, baseline_correct: Any, *, level: float 
     Returns
     -------
     GainEstimate
+        The interval is Welch-Satterthwaite's t-interval, kept within [-1, 1], the most two
+        accuracies can differ by.
 
     Raises
     ------
@@ -122,5 +124,6 @@ def transfer_gain(transfer_correct: Any, baseline_correct: Any, *, level: float 
         parts = [(var_test, n_test - 1), (var_seed, n_seeds - 1)]
         df = total**2 / sum(v**2 / d for v, d in parts if d > 0 and v > 0)
         half = float(stats.t.ppf(0.5 + level / 2, df)) * total**0.5
-        low, high = gain - half, gain + half
+        # two accuracies differ by at most 1: with few seeds and test examples the t-interval can reach past it
+        low, high = max(gain - half, -1.0), min(gain + half, 1.0)
     return GainEstimate(gain, float(low), float(high), [float(g) for g in per_seed], n_seeds, n_test, level)
