@@ -222,3 +222,15 @@ def test_adaptation_on_features_exports_a_network_that_reproduces_predict_proba(
     np.testing.assert_allclose(probabilities, model.predict_proba(target), atol=1e-4)
     path = export_model(model.save(tmp_path / "model"), tmp_path / "m.onnx")  # checked against torch inside
     assert path.stat().st_size > 1_000_000
+
+
+def test_saving_over_a_model_folder_warns_of_its_earlier_export(backbone_factory, tmp_path):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 40, size=(12, 24, 24)).astype(np.uint8)
+    images[:6, :, ::4] = 250  # vertical stripes
+    labels = np.repeat(["vertical", "plain"], 6)
+    folder = TransferClassifier(image_size=SIZE, verbose=False).fit(images, labels).save(tmp_path / "model")
+    export_model(folder, folder, format="safetensors")
+    with pytest.warns(UserWarning, match=r"model\.safetensors.*no longer matches"):
+        TransferClassifier(image_size=SIZE, verbose=False).fit(images[::-1], labels).save(folder)
+    assert (folder / "model.safetensors").exists()  # warned about, not deleted: nothing is lost

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +70,17 @@ def save_estimator(self: TransferClassifier, directory: str | os.PathLike) -> Pa
     except (TypeError, ValueError) as error:
         raise TransferkitError(f"cannot save this model: a setting cannot be written as JSON ({error})") from error
     _write_together({directory / "weights.safetensors": weights, directory / "config.json": text.encode()})
+    for name in _EXPORTED_NAMES:
+        if (directory / name).exists():  # an export of the model this save replaced, or of none
+            warnings.warn(
+                f"{str(directory / name)!r} was not exported from the model just saved and no longer matches it; "
+                "run `transferkit export` again (or delete it)",
+                stacklevel=3,
+            )
     return directory
+
+
+_EXPORTED_NAMES = ("model.onnx", "model.safetensors")  # what `transferkit export` writes into a model folder
 
 
 def _write_together(files: dict[Path, bytes]) -> None:
