@@ -163,3 +163,15 @@ def test_a_folder_of_only_corrupt_images_says_so_in_a_sentence(tmp_path):
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "c.png")
     with pytest.warns(UserWarning, match="skipping corrupt image"):
         assert len(load_unlabelled(str(tmp_path))) == 1
+
+
+def test_a_target_folder_of_dated_sub_folders_is_told_how_to_adapt_without_labels(tmp_path, capsys):
+    images, labels = _striped(8, 16, 0, 0)
+    np.savez(tmp_path / "source.npz", X=images, y=labels)
+    for year in ("2023", "2024"):
+        (tmp_path / "photos" / year).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(images[i]).save(tmp_path / "photos" / year / f"{i}.png")
+    argv = ["adapt", "--source", str(tmp_path / "source.npz"), "--target", str(tmp_path / "photos")]
+    line = _user_error(capsys, argv)
+    assert "label sets differ" in line and "2023" in line and "one folder without sub-folders" in line

@@ -59,7 +59,8 @@ def add_parser(commands: Any) -> None:
     adapt.add_argument(
         "--out",
         metavar="DIR",
-        help="save the choice of the first seed, fitted on every source label and the whole target, "
+        help="save the choice of the first seed, fitted on every source label and the target's unlabelled "
+        "examples (a labelled target: its training part), "
         "as a model for `transferkit predict` (backbone features only, not tfidf)",
     )
     adapt.add_argument("--quiet", action="store_true")

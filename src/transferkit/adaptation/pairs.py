@@ -132,7 +132,15 @@ def load_pair(
             f"holds {target_modality} data; a pair needs one modality"
         )
     if labelled:
-        check_same_labels(source_split.train.classes, target_split.train.classes)
+        try:
+            check_same_labels(source_split.train.classes, target_split.train.classes)
+        except DataError as error:
+            if os.path.isdir(target_name):  # sub-folders by date or camera read as classes, which they are not
+                raise DataError(
+                    f"{error}; the target folder's sub-folders are read as its classes: to adapt to its images "
+                    "without labels, put them in one folder without sub-folders"
+                ) from None
+            raise
     modality = source_split.train.modality
     source_inputs = concat_inputs(source_split.train.inputs, source_split.test.inputs)
     source_labels = np.concatenate([source_split.train.labels, source_split.test.labels])
