@@ -226,3 +226,14 @@ def test_tabular_baselines_refuse_nan_features_and_labels(baseline):
         fitted.predict(np.full((2, 4), np.inf))
     with pytest.raises(DataError, match="holds nan at position"):
         clone(baseline).fit(X, np.where(y == "yes", 1.0, np.nan))
+
+
+def test_a_dataframe_of_one_text_column_is_read_as_its_texts_and_of_several_is_refused():
+    from transferkit._estimator_checks import as_array_like
+
+    texts = ["great food", "awful service", "loved it"]
+    assert as_array_like(pd.DataFrame({"review": texts})) == texts  # not its one column name as a single text
+    with pytest.raises(DataError, match=r"2 columns \['review', 'city'\].*X\['review'\]"):
+        as_array_like(pd.DataFrame({"review": texts, "city": ["x", "y", "z"]}))
+    numeric = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0, 1, 0]})
+    assert as_array_like(numeric).shape == (3, 2)  # features, as before

@@ -47,6 +47,13 @@ def as_array_like(X: Any, name: str = "X", *, allow_empty: bool = False) -> Any:
         raise DataError(f"sparse input is not supported: {name} is a {type(X).__name__}; pass {name}.toarray()")
     if X is None or isinstance(X, (str, bytes, os.PathLike)):
         raise DataError(f"{name} must be an array or a list of examples; got {type(X).__name__}")
+    if hasattr(X, "columns") and hasattr(X, "iloc") and not _numeric_frame(X):  # a DataFrame of texts or paths
+        if len(X.columns) != 1:
+            raise DataError(
+                f"{name} is a DataFrame with {len(X.columns)} columns {list(X.columns)[:5]}; pass the one column "
+                f"of texts or image paths, e.g. {name}[{str(X.columns[0])!r}]"
+            )
+        X = X.iloc[:, 0].tolist()
     converted = X
     if not isinstance(X, np.ndarray) and (
         hasattr(X, "__array__") or not all(isinstance(item, (str, os.PathLike)) for item in X)
@@ -60,6 +67,13 @@ def as_array_like(X: Any, name: str = "X", *, allow_empty: bool = False) -> Any:
     if not allow_empty and len(converted) == 0:
         raise DataError(f"{name} is empty: no examples")
     return converted
+
+
+def _numeric_frame(frame: Any) -> bool:
+    """Whether every column of a DataFrame holds numbers (features), not texts or paths."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype  # only reached with a pandas DataFrame
+
+    return all(is_numeric_dtype(dtype) or is_bool_dtype(dtype) for dtype in frame.dtypes)
 
 
 def reset_fitted(estimator: Any) -> None:
