@@ -12,6 +12,8 @@ once it has chosen the target-only model, that split no longer gives an unbiased
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import time
 import warnings
 from pathlib import Path
@@ -59,6 +61,7 @@ def command_fit(args: argparse.Namespace) -> int:
     from .strategies import get_strategy
 
     started_command = time.perf_counter()
+    _check_written_paths(args)
     data, k = data_and_labels_per_class(args)
     if k is not None and k < 0:
         raise TransferkitError(f"--labels-per-class must be >= 0; got {k}")
@@ -92,13 +95,18 @@ def command_fit(args: argparse.Namespace) -> int:
         flush=True,
     )
     class_names = np.asarray(pool.classes)  # models learn and predict names, not label indices
-    strategy_spec = _strategy_from_args(args)
+    _check_auto_options(args)
+    strategy_spec = _with_probe_c(_strategy_from_args(args), args)
     training = _training_from_args(args)
     if args.strategy != "auto" and not getattr(get_strategy(args.strategy), "trains", False):
-        if ignored := [f"--{name}" for name in ("epochs", "lr") if getattr(args, name) is not None]:
-            warnings.warn(
-                f"{' and '.join(ignored)} ignored: --strategy {args.strategy} trains no network", stacklevel=1
+        if ignored := [option for option, given in _tuning_options(args) if given]:
+            listed = ", ".join(ignored[:-1]) + " and " + ignored[-1] if len(ignored) > 1 else ignored[0]
+            why = (
+                "trains its own small network with tuned settings (--set steps=N sets its length)"
+                if args.strategy == "scratch"
+                else "trains no network"
             )
+            warnings.warn(f"{listed} ignored: --strategy {args.strategy} {why}", stacklevel=1)
     checkpoint_dir, resume = _checkpoint_from_args(args)
     methods: list[tuple[Any, str | None]] = [(strategy_spec, args.backbone)]
     if not args.no_baseline and len(first) == 0:
@@ -140,7 +148,9 @@ def command_fit(args: argparse.Namespace) -> int:
                 run["predicted"] = predicted
             run["fit_seconds"].append(model.history_["fit_seconds"])
             run["eval_seconds"].append(time.perf_counter() - started)
-            run["strategy"] = model.strategy_.name
+            run["seed_strategy"] = model.strategy_.name  # auto may choose another for each seed
+            if seed == seeds[0]:  # the name shown and recorded is the saved (first-seed) model's
+                run["strategy"] = model.strategy_.name
             run["model"] = run["model"] or model
             if position == 0:
                 choice = _report_choice(model, seed)
@@ -148,7 +158,7 @@ def command_fit(args: argparse.Namespace) -> int:
                     choices.append(choice)
         if len(seeds) > 1:
             print(
-                f"seed {seed}: " + ", ".join(f"{r['strategy']} {r['correct'][-1].mean():.3f}" for r in runs),
+                f"seed {seed}: " + ", ".join(f"{r['seed_strategy']} {r['correct'][-1].mean():.3f}" for r in runs),
                 flush=True,
             )
 
@@ -260,6 +270,72 @@ def command_fit(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_json(args.json, record)
     return 0
+
+
+def _tuning_options(args: argparse.Namespace) -> list[tuple[str, bool]]:
+    """(option, given?) of every option that only a strategy training a network through the loop reads."""
+    values = ("epochs", "lr", "batch_size", "optimizer", "schedule", "val_fraction", "patience", "batchnorm")
+    return [(f"--{name.replace('_', '-')}", getattr(args, name) is not None) for name in values] + [
+        ("--no-augment", bool(args.no_augment)),
+        ("--no-flip", bool(args.no_flip)),
+        ("--checkpoint-dir", args.checkpoint_dir is not None),
+        ("--resume", args.resume is not None),
+    ]
+
+
+def _check_auto_options(args: argparse.Namespace) -> None:
+    """Refuse what ``--strategy auto`` cannot honour, rather than fail later with a message about a strategy 'auto'."""
+    if args.strategy != "auto":
+        return
+    settings = [("--lr-decay", args.lr_decay is not None), ("--freeze-until", args.freeze_until is not None)]
+    settings.append(("--set", bool(args.strategy_options)))
+    if given := [option for option, present in settings if present]:
+        raise TransferkitError(
+            f"{given[0]} sets a setting of one strategy, but --strategy auto chooses among linear-probe, freeze, "
+            "lp-ft and finetune with their defaults; name the strategy to set it"
+        )
+    if args.resume is not None:
+        raise TransferkitError(
+            f"--resume {args.resume!r}: a --strategy auto run keeps no checkpoints, so there is nothing to continue; "
+            "name the strategy (the one the checkpoint was written by) to resume it"
+        )
+
+
+def _with_probe_c(strategy: Any, args: argparse.Namespace) -> Any:
+    """``strategy`` with ``--C``: a linear-probe built from ``--set`` options would otherwise keep C's default."""
+    from .strategies import LinearProbe
+
+    if not isinstance(strategy, LinearProbe) or args.C == 1.0:  # 1.0: --C not given
+        return strategy
+    if any(option.partition("=")[0].strip() == "C" for option in args.strategy_options) and strategy.C != args.C:
+        raise TransferkitError(f"--C {args.C} and --set C={strategy.C} contradict each other; give one")
+    return dataclasses.replace(strategy, C=args.C)
+
+
+def _check_written_paths(args: argparse.Namespace) -> None:
+    """Refuse, before any work, outputs that cannot be written or that would replace another output of this run."""
+    if args.out:
+        out = Path(args.out)
+        if (out / "model").exists() and not (out / "model").is_dir():
+            raise TransferkitError(f"--out {args.out!r} holds a file 'model' where the model folder goes; move it")
+        for name in ("run.json", "report.html"):
+            if (out / name).is_dir():
+                raise TransferkitError(f"--out {args.out!r} holds a folder {name!r} where that file goes; move it")
+    if not args.json:
+        return
+    record = os.path.realpath(args.json)
+    # the record may go to OUT/run.json (the same record), not onto the model, the report or a checkpoint
+    places = [(args.checkpoint_dir, "--checkpoint-dir")]
+    if args.out:
+        places += [(os.path.join(args.out, name), "--out") for name in ("model", "checkpoints", "report.html")]
+        if record == os.path.realpath(args.out):
+            raise TransferkitError(f"--json {args.json!r} is the --out folder; choose a file name")
+    for place, option in places:
+        real = os.path.realpath(place) if place else None
+        if real and (record == real or record.startswith(real.rstrip(os.sep) + os.sep)):
+            raise TransferkitError(
+                f"--json {args.json!r} would overwrite what {option} writes in {place!r}; choose another file"
+            )
 
 
 def _add_report_fields(record: dict[str, Any], labelled: list[tuple[dict, str]], pool: Any, test: Any) -> None:

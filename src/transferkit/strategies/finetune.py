@@ -15,6 +15,7 @@ BatchNorm layers of groups that do not train stay in inference mode (the loop se
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -357,8 +358,11 @@ class L2SP(FineTuneStrategy):
         super().validate()
         for name in ("alpha", "beta"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise TransferkitError(f"The {name!r} parameter of l2sp must be a float >= 0. Got {value!r} instead.")
+            # NaN or infinity would only surface later as a 'diverged' loss blamed on the learning rate
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise TransferkitError(
+                    f"The {name!r} parameter of l2sp must be a float >= 0 and finite. Got {value!r} instead."
+                )
 
     def prepare(self, network: TransferNetwork, context: TrainContext) -> None:
         """Zero the head and keep a copy of the backbone's weights, ``w_S⁰``, for :meth:`penalty`.

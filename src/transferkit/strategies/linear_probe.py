@@ -36,7 +36,7 @@ class LinearProbe(Strategy):
         """Raise :class:`TransferkitError` on a bad setting."""
         if not isinstance(self.C, (int, float)) or isinstance(self.C, bool) or not self.C > 0:
             raise TransferkitError(f"The 'C' parameter of linear-probe must be a float > 0. Got {self.C!r} instead.")
-        if not isinstance(self.max_iter, int) or self.max_iter < 1:
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) or self.max_iter < 1:
             raise TransferkitError(
                 f"The 'max_iter' parameter of linear-probe must be a positive int. Got {self.max_iter!r} instead."
             )

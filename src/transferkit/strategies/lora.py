@@ -26,6 +26,7 @@ loading rebuilds the backbone from its own weights and injects them again) or me
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -285,8 +286,11 @@ class LoRA(FineTuneStrategy):
         super().validate()
         if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r < 1:
             raise TransferkitError(f"The 'r' parameter of lora must be a positive int. Got {self.r!r} instead.")
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not self.alpha > 0:
-            raise TransferkitError(f"The 'alpha' parameter of lora must be a float > 0. Got {self.alpha!r} instead.")
+        # infinity times the zero-initialised B is NaN: refuse it here, not as a 'diverged' loss later
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < math.inf:
+            raise TransferkitError(
+                f"The 'alpha' parameter of lora must be a float > 0 and finite. Got {self.alpha!r} instead."
+            )
         dropout = self.dropout
         if dropout is not None and (
             isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1
