@@ -294,6 +294,13 @@ def test_load_returns_datasplit_with_shared_classes():
     assert split.train.classes == split.test.classes
 
 
+def test_csv_text_column_that_is_the_label_column_is_refused(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("text,label\n" + "".join(f"row {i},{'pos' if i % 2 else 'neg'}\n" for i in range(10)))
+    with pytest.raises(DataError, match="text column and the label column are both 'label'"):
+        load_dataset(str(path), text_column="label")  # each example's input would be its own answer
+
+
 def test_csv_row_with_an_unquoted_comma_is_an_error_not_a_new_class(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("text,label\n" + "".join(f"row {i},{'pos' if i % 2 else 'neg'}\n" for i in range(8)))

@@ -157,3 +157,18 @@ def test_auto_names_the_first_seeds_choice_when_seeds_choose_differently(tmp_pat
     saved = json.loads(record.read_text())
     assert saved["strategy"] == saved["strategy_settings"]["strategy"] == "linear-probe"
     assert [c["strategy"]["strategy"] for c in saved["choices"]] == ["linear-probe", "finetune"]
+
+
+def test_resume_and_another_checkpoint_dir_contradict(tmp_path, capsys):
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "checkpoint.json").write_text("{}")
+    argv = ["fit", _reviews(tmp_path / "r.csv"), "--strategy", "finetune", "--resume", str(tmp_path / "ck")]
+    line = _one_error_line(capsys, *argv, "--checkpoint-dir", str(tmp_path / "elsewhere"), "--no-baseline")
+    assert "--checkpoint-dir" in line and "elsewhere" in line and not (tmp_path / "elsewhere").exists()
+
+
+def test_feature_vectors_with_the_default_strategy_are_told_what_works(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "features.npz", X=rng.normal(size=(20, 5)), y=np.repeat(["a", "b"], 10))
+    line = _one_error_line(capsys, "fit", str(tmp_path / "features.npz"), "--no-baseline")
+    assert "--strategy classical" in line and "zoo:NAME" in line and "backbone=..." not in line

@@ -239,6 +239,12 @@ def _checkpoint_from_args(args: argparse.Namespace) -> tuple[str | None, bool]:
             folder = folder / "checkpoints"
         if not (folder / "checkpoint.json").is_file():
             raise TransferkitError(f"--resume {args.resume!r}: no checkpoint there (expected checkpoint.json)")
+        if args.checkpoint_dir and os.path.realpath(args.checkpoint_dir) != os.path.realpath(folder):
+            # the resumed run goes on writing where its checkpoint is; a second folder would be ignored
+            raise TransferkitError(
+                f"--resume {args.resume!r} continues the checkpoint in {str(folder)!r}, which --checkpoint-dir "
+                f"{args.checkpoint_dir!r} contradicts; leave out --checkpoint-dir"
+            )
         return str(folder), True
     if args.checkpoint_dir:
         return args.checkpoint_dir, False

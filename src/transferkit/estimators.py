@@ -251,12 +251,16 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             if strategy.uses_backbone:
                 name = backbone_name or DEFAULT_BACKBONES.get(modality)
                 if name is None:
-                    raise DataError(f"no default backbone for {modality} data; name one with backbone=...")
+                    raise DataError(
+                        f"no pre-trained backbone reads {modality} data (feature vectors): fit a classifier on "
+                        "them with strategy 'classical' (--strategy classical), or name a zoo mlp trained on such "
+                        "vectors with backbone='zoo:NAME' (--backbone zoo:NAME)"
+                    )
                 backbone = create_backbone(name)
                 if backbone.cfg.modality != modality:
                     raise DataError(
                         f"backbone {name!r} reads {backbone.cfg.modality} but X holds {modality} data; "
-                        f"choose a {modality} backbone (see `transferkit list`)"
+                        f"choose {'an' if modality[0] in 'aeiou' else 'a'} {modality} backbone (see `transferkit list`)"
                     )
                 self.backbone_ = backbone
                 prototypes = None  # (K, D) embedded label descriptions

@@ -334,6 +334,11 @@ def csv_rows(
                     raise DataError(
                         f"CSV '{path}' has no column {label_column!r}; columns are: {shown} (use --label-column)"
                     )
+                if label_column == text_column:  # the model would read each answer as its input: a silent 100 %
+                    raise DataError(
+                        f"CSV '{path}': the text column and the label column are both {text_column!r}; "
+                        "name different columns with --text-column and --label-column"
+                    )
             rows = []
             last_line = reader.line_num
             for row in reader:
