@@ -76,11 +76,28 @@ def _refuse_options_that_would_be_ignored(args: argparse.Namespace) -> None:
             )
 
 
+def _image_array(paths: list[str], image_size: int | None) -> Any:
+    """The image files as one uint8 array ``(N, H, W, 3)``, each resized to ``image_size`` if given."""
+    import numpy as np
+
+    from .data.preprocess import load_image
+
+    images = [load_image(path, image_size) for path in paths]
+    sizes = sorted({image.shape[:2] for image in images})
+    if len(sizes) > 1:
+        raise TransferkitError(
+            f"the source images have {len(sizes)} different sizes ({', '.join(f'{h}x{w}' for h, w in sizes[:3])}"
+            f"{', ...' if len(sizes) > 3 else ''}); a network trained from scratch reads one: pass --image-size"
+        )
+    return np.stack(images)
+
+
 def command_pretrain(args: argparse.Namespace) -> int:
     """Train the source model, store it in the zoo, print where and how well."""
     import numpy as np
 
     from ._io import atomic_write_json
+    from .backbones.native import NATIVE_ARCHS
     from .cli import positive_ints
     from .data import load_dataset
     from .data._dataset import take
@@ -106,6 +123,8 @@ def command_pretrain(args: argparse.Namespace) -> int:
     if args.max_examples and args.max_examples < len(labels):
         keep = np.sort(np.random.default_rng(args.seed).choice(len(labels), args.max_examples, replace=False))
         inputs, labels = take(inputs, keep), labels[keep]
+    if train.modality == "image" and not isinstance(inputs, np.ndarray) and (args.arch or "small-cnn") in NATIVE_ARCHS:
+        inputs = _image_array(inputs, args.image_size)  # small-cnn / mlp and layer-wise stacks read arrays, not files
     if args.unsupervised:
         settings = {
             "method": args.unsupervised,
@@ -206,6 +225,7 @@ def command_transfer_lr(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise TransferkitError(f"--seeds must be a positive int. Got {args.seeds} instead.")
     pair = pair_from_args(args)  # --C > 0: checked in cli.main for every command
+    _check_target_labels(args.target, pair.target_labels, pair.classes, ks)
     rows = [
         compare_parameter_transfer(
             pair.source,
@@ -218,6 +238,7 @@ def command_transfer_lr(args: argparse.Namespace) -> int:
             seeds=args.seeds,
             seed=args.seed,
             C=args.C,
+            classes=pair.classes,
         )
         for k in ks
     ]
@@ -248,6 +269,29 @@ def command_transfer_lr(args: argparse.Namespace) -> int:
             {"source": args.source, "target": args.target, "representation": pair.representation, "rows": rows},
         )
     return 0
+
+
+def _check_target_labels(target: str, labels: Any, classes: list[str], ks: list[int]) -> None:
+    """Every k drawable from the target's labelled training part, checked before any model is fitted."""
+    import numpy as np
+
+    if labels is None:
+        raise TransferkitError(
+            f"--target {target!r} has no labels; transfer-lr draws k labelled examples per class from it "
+            "(a folder of class sub-folders, a CSV with a label column, a .npz with y)"
+        )
+    if min(ks) < 2:  # λ is chosen by cross-validation over the drawn labels: 2 folds need 2 of every class
+        raise TransferkitError(
+            f"--labels-per-class {min(ks)} is too few: the transfer LR chooses λ by cross-validation, "
+            "which needs at least 2 labelled examples per class"
+        )
+    counts = np.bincount(np.asarray(labels), minlength=len(classes))
+    fewest = int(counts.argmin())
+    if max(ks) > counts[fewest]:
+        raise TransferkitError(
+            f"class {classes[fewest]!r} of --target has only {counts[fewest]} training examples but "
+            f"--labels-per-class {max(ks)} was asked for; use {counts[fewest]} or fewer"
+        )
 
 
 def _mean_std(values: list[float]) -> str:

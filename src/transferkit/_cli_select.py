@@ -142,6 +142,13 @@ def command_similarity(args: argparse.Namespace) -> int:
     backbone = create_backbone(name)
     if backbone.cfg.modality != first.modality:
         raise TransferkitError(f"backbone {name!r} reads {backbone.cfg.modality} but the data is {first.modality}")
+    width = backbone.cfg.extra.get("in_features") if backbone.cfg.modality == "tabular" else None
+    for label, dataset in ((args.first, first), (args.second, second)):
+        if width and np.shape(dataset.inputs)[1:] != (width,):  # named here, not by a batch deep in extraction
+            raise TransferkitError(
+                f"backbone {name!r} reads feature vectors of {width} columns but {label!r} has shape "
+                f"{np.shape(dataset.inputs)}"
+            )
     rng = np.random.default_rng(args.seed)
     if args.first == args.second:  # a data set against itself: two disjoint halves, or the overlap looks like a shift
         order = rng.permutation(len(first))

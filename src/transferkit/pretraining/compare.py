@@ -29,6 +29,7 @@ def compare_parameter_transfer(
     seeds: int = 5,
     seed: int = 0,
     C: float = 1.0,
+    classes: list[str] | None = None,
 ) -> dict[str, Any]:
     """Source-only, target-only and the transfer LR on ``k`` target labels per class, over seeds.
 
@@ -46,6 +47,8 @@ def compare_parameter_transfer(
         First seed of the draws.
     C : float
         Inverse L2 strength of every logistic regression.
+    classes : list of str, optional
+        Class names by label index, for the message when a class has fewer than ``k`` examples.
 
     Returns
     -------
@@ -58,7 +61,7 @@ def compare_parameter_transfer(
     correct: dict[str, list[np.ndarray]] = {"source-only": [], "target-only": [], "transfer": []}
     lambdas = []
     for s in range(seed, seed + seeds):
-        index = few_shot_indices(target_labels, k, s)
+        index = few_shot_indices(target_labels, k, s, classes)
         X, y = target[index], target_labels[index]
         transfer = TransferLogisticRegression(source_model, C=C, random_state=s).fit(X, y)
         lambdas.append(transfer.lam_)

@@ -119,8 +119,16 @@ def _holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray
 
     counts = np.bincount(labels)
     if counts.min() < 2:
-        raise DataError("every class needs at least 2 examples to hold some out; use holdout=0")
+        raise DataError(
+            f"every class needs at least 2 examples to hold some out; one has {counts.min()}: use holdout=0 "
+            "(--holdout 0)"
+        )
     n_held = max(int(round(fraction * len(labels))), len(counts))
+    if len(labels) - n_held < len(counts):  # a stratified split needs one training example of every class
+        raise DataError(
+            f"holdout {fraction:g} holds out {n_held} of the {len(labels)} source examples, leaving fewer than one "
+            f"per class ({len(counts)}) to train on; hold out a smaller share or none (--holdout 0)"
+        )
     train, held = train_test_split(np.arange(len(labels)), test_size=n_held, stratify=labels, random_state=seed)
     return np.sort(train), np.sort(held)
 

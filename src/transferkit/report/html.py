@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import os
+import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,13 +93,18 @@ def _settings(record: dict[str, Any], keys: Sequence[str] | None = None) -> str:
     rows = []
     for key in keys or list(record):
         value = record.get(key)
-        if key in ("kind", "evaluation") or value is None or isinstance(value, dict):
+        if key in ("kind", "evaluation") or value is None:
             continue
-        if isinstance(value, list):
-            if not value or len(value) > 20 or not all(_scalar(v) for v in value):
+        # an object's own settings (a pretrain record's provenance: its data, accuracy, ...) one level down
+        entries = [(f"{key} {k}", v) for k, v in value.items()] if isinstance(value, dict) else [(key, value)]
+        for name, item in entries:
+            if isinstance(item, list):
+                if not item or len(item) > 20 or not all(_scalar(v) for v in item):
+                    continue
+                item = ", ".join(str(v) for v in item)
+            elif item is None or isinstance(item, dict):
                 continue
-            value = ", ".join(str(v) for v in value)
-        rows.append([key.replace("_", " "), _format(value)])
+            rows.append([name.replace("_", " "), _format(item)])
     return _table(["setting", "value"], rows, cls="settings")
 
 
@@ -135,6 +141,10 @@ def _evaluation(evaluation: dict[str, Any] | None, number: int) -> str:
         parts.append(f'<h3>Misclassified test examples</h3><div class="examples" id="examples-{number}">')
         for example in examples:
             if "thumbnail" in example:
+                if not str(example["thumbnail"]).startswith("data:image/"):  # the page loads nothing from outside
+                    raise ValueError(  # named with its record by render_report
+                        f"a misclassified example's thumbnail is not a data:image/ URI: {example['thumbnail']!r:.80}"
+                    )
                 shown = f'<img src="{_e(example["thumbnail"])}" alt="test example {example["index"]}">'
             else:
                 shown = f"<blockquote>{_e(example.get('text', ''))}</blockquote>"
@@ -344,9 +354,54 @@ def _adapt_section(record: dict[str, Any], number: int) -> str:
     return "".join(parts)
 
 
+def _subject(record: dict[str, Any]) -> str:
+    """What a record is about: its data set, the source → target pair, the two compared sets, or the zoo entry."""
+    if record.get("dataset"):
+        return str(record["dataset"])
+    for first, second, joint in (("source", "target", " → "), ("first", "second", " vs ")):
+        if record.get(first) and record.get(second):
+            return f"{record[first]}{joint}{record[second]}"
+    return str(record.get("target") or record.get("name") or "")
+
+
+def _transfer_lr_section(record: dict[str, Any], number: int) -> str:
+    """``transfer-lr --json``: the table the command prints, accuracies and the gain over the better baseline."""
+    fields = ("accuracy_per_seed", "gain", "lambdas", "best_baseline")
+    if not all(isinstance(row, dict) and all(f in row for f in fields) for row in record.get("rows") or [None]):
+        return _generic_section(record, "transfer-lr", number)  # a partial record: shown as what it holds
+    parts = [f"<h2>transfer-lr: {_e(_subject(record))}</h2>"]
+    parts.append("<h3>Settings</h3>" + _settings(record, ["source", "target", "representation"]))
+    header = ["k", "source-only", "target-only", "transfer LR", "λ (per seed)", "gain vs better baseline (95%)"]
+    rows, warnings = [], []
+    for row in record["rows"]:
+        accuracy, gain = row["accuracy_per_seed"], row["gain"]
+        interval = f"({_points(gain['low'])} to {_points(gain['high'])})"
+        rows.append(
+            [
+                str(row["k"]),
+                *(_mean_std(accuracy[method]) for method in ("source-only", "target-only", "transfer")),
+                ", ".join(f"{lam:g}" for lam in row["lambdas"]),
+                f"{_points(gain['gain'])} {interval} vs {row['best_baseline']}: {gain['verdict']}",
+            ]
+        )
+        if row.get("negative_transfer"):
+            warnings.append(f"negative transfer at k={row['k']}: {_points(gain['gain'])} points {interval}")
+    parts.append(
+        "<h3>Comparison</h3><p>Accuracy: mean ± standard deviation over seeds (labelled draws).</p>"
+        + _table(header, rows, cls="comparison", id=f"table-{number}")
+    )
+    parts += [f"<p class=bad>{_e(warning)}</p>" for warning in warnings]
+    return "".join(parts)
+
+
+def _mean_std(values: Sequence[float]) -> str:
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} ± {spread:.3f}"
+
+
 def _generic_section(record: dict[str, Any], kind: str, number: int) -> str:
     """Any other record: its settings, then each list of objects (or object of objects) as a table."""
-    parts = [f"<h2>{_e(kind)}: {_e(record.get('dataset') or record.get('target') or '')}</h2>"]
+    parts = [f"<h2>{_e(kind)}: {_e(_subject(record))}</h2>"]
     parts.append("<h3>Settings</h3>" + _settings(record))
     for key, value in record.items():
         rows: list[tuple[str, dict[str, Any]]] = []
@@ -405,11 +460,13 @@ def render_report(records: Sequence[tuple[str, dict[str, Any]]], *, title: str |
                 body = _fit_section(record, number)
             elif kind == "adapt":
                 body = _adapt_section(record, number)
+            elif kind == "transfer-lr":
+                body = _transfer_lr_section(record, number)
             else:
                 body = _generic_section(record, kind, number)
         except TransferkitError:
             raise
-        except (KeyError, IndexError, TypeError, ValueError) as error:
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError) as error:
             # Records are files people edit; a part check_record does not look into is still named, not a traceback.
             problem = (
                 f"field {error.args[0]!r} is missing"
@@ -420,7 +477,7 @@ def render_report(records: Sequence[tuple[str, dict[str, Any]]], *, title: str |
         sections.append(
             f'<section class="run" id="run-{number}">{body}<p class=source>record: {_e(source)}</p></section>'
         )
-        links.append(f'<a href="#run-{number}">{_e(kind)}: {_e(record.get("dataset") or source)}</a>')
+        links.append(f'<a href="#run-{number}">{_e(kind)}: {_e(_subject(record) or source)}</a>')
     title = title or "transferkit report: " + ", ".join(
         f"{record_kind(r)} {r.get('dataset') or ''}".strip() for _, r in records
     )

@@ -82,6 +82,17 @@ def _readable_at(names: list[str], image_size: int | None) -> list[str]:
     return [name for name in names if name not in skipped]
 
 
+def _unscorable(backbone: Any, inputs: Any, reads: str) -> str | None:
+    """Why ``backbone`` cannot be scored on ``inputs`` (checked before any extraction), or None."""
+    cfg = backbone.cfg
+    width = cfg.extra.get("in_features") if cfg.modality == "tabular" else None
+    if width and np.ndim(inputs) == 2 and np.shape(inputs)[1] != width:
+        return f"reads feature vectors of {width} columns but the data has {np.shape(inputs)[1]}"
+    if reads == "source" and (not cfg.num_source_classes or not hasattr(backbone, "source_logits")):
+        return "has no source-task classifier; LEEP and NCE need one (use --score logme or hscore)"
+    return None
+
+
 def candidate_backbones(modality: str) -> list[str]:
     """Registered backbones and ``zoo:`` models that read ``modality``."""
     from ..backbones.zoo import list_zoo
@@ -136,7 +147,8 @@ def rank_backbones(
     labels : array-like of shape (N,)
     backbones : "all", str or sequence of str
         Candidate names, as a sequence or one comma-separated string; ``"all"`` means
-        :func:`candidate_backbones` of ``modality``.
+        :func:`candidate_backbones` of ``modality``, less (with a warning) those that cannot be
+        scored here: zoo MLPs of another input width, and for LEEP / NCE models without a source head.
     modality : str
         What ``inputs`` hold (``"image"`` or ``"text"``).
     score : {"logme", "hscore", "leep", "nce"}
@@ -155,7 +167,8 @@ def rank_backbones(
     UnknownNameError
         For an unknown score or backbone.
     DataError
-        When a candidate reads another modality, or the labels do not fit the inputs.
+        When a candidate reads another modality, a named one cannot be scored here (see ``backbones``),
+        or the labels do not fit the inputs.
     """
     if score not in SCORES:
         raise did_you_mean("transferability score", score, SCORES)
@@ -175,6 +188,15 @@ def rank_backbones(
     for name, backbone in candidates.items():
         if backbone.cfg.modality != modality:
             raise DataError(f"backbone {name!r} reads {backbone.cfg.modality} but the data is {modality}")
+    unreadable = {name: why for name, backbone in candidates.items() if (why := _unscorable(backbone, inputs, reads))}
+    if unreadable and backbones != "all":
+        name, why = next(iter(unreadable.items()))
+        raise DataError(f"backbone {name!r} {why}")
+    if unreadable:  # "all": every candidate that can be scored here, not an error over one of them
+        warnings.warn("skipping " + "; ".join(f"{name}: it {why}" for name, why in unreadable.items()), stacklevel=2)
+        candidates = {name: backbone for name, backbone in candidates.items() if name not in unreadable}
+        if not candidates:
+            raise DataError(f"no candidate backbone can be scored with {score} on this {modality} data")
     results = []
     with quiet_unless(verbose):
         for name, backbone in candidates.items():
