@@ -314,6 +314,11 @@ def test_cli_pretrain_unsupervised_and_fit_on_top(zoo_home, capsys):
     assert code == 0 and "finetune (zoo:rbm)" in capsys.readouterr().out
 
 
+def test_a_zoo_name_given_with_its_prefix_is_told_the_name_without_it(zoo_home, capsys):
+    assert main(["pretrain", "digits", "--out", "zoo:digits-cnn", "--quiet"]) == 2
+    assert "the name without 'zoo:': 'digits-cnn'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("name", ["a/b", "../escape", ".hidden", "", "x y"])
 def test_a_bad_zoo_name_is_refused_before_any_training(zoo_home, digits, monkeypatch, capsys, name):
     from transferkit.pretraining import layerwise, source

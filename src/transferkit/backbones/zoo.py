@@ -58,8 +58,9 @@ def check_zoo_name(name: Any) -> None:
         Naming the value and the rule.
     """
     if not isinstance(name, str) or not _NAME.match(name):
+        hint = f" (the name without 'zoo:': {name[4:]!r})" if isinstance(name, str) and name.startswith("zoo:") else ""
         raise TransferkitError(
-            f"zoo name must be letters, digits and _ . - (not starting with one of those); got {name!r}"
+            f"zoo name must be letters, digits and _ . - (not starting with one of those); got {name!r}{hint}"
         )
 
 
