@@ -79,8 +79,10 @@ def test_accuracy_interval_covers_seeds_and_test_examples():
     # one seed: only the test examples' variance is left, a narrower interval than across the three draws
     _, low1, high1 = accuracy_interval(correct[1])
     assert high1 - low1 < high - low
-    # all right: no spread at all, and never above 1
-    assert accuracy_interval(np.ones((2, 10))) == (1.0, 1.0, 1.0)
+    # all right: never above 1, but ten test examples cannot make it certain; two thousand nearly do
+    mean, low, high = accuracy_interval(np.ones((2, 10)))
+    assert mean == high == 1.0 and 0.5 < low < 0.9
+    assert 0.99 < accuracy_interval(np.ones((2, 2000)))[1] < 1.0
 
 
 @pytest.fixture(scope="module")

@@ -45,6 +45,16 @@ def test_gain_interval_stays_within_what_two_accuracies_can_differ_by():
     assert estimate.low == -1.0 and estimate.high == 1.0
 
 
+def test_a_difference_without_spread_on_a_handful_of_examples_is_not_called():
+    two_lost = transfer_gain([[0, 0]], [[1, 1]])  # both test examples lost, one seed: no spread to measure
+    assert two_lost.gain == -1.0 and two_lost.low == -1.0 and two_lost.high > 0
+    assert two_lost.verdict == "no clear difference"
+    many_lost = transfer_gain(np.zeros((1, 500)), np.ones((1, 500)))  # the same on 500 examples is evidence
+    assert many_lost.high < -0.95 and many_lost.verdict != "no clear difference"
+    same = transfer_gain([[1, 0, 1]], [[1, 0, 1]])  # identical predictions differ by exactly zero
+    assert same.low == same.high == 0.0
+
+
 def test_a_small_noisy_difference_is_not_called():
     rng = np.random.default_rng(2)
     estimate = transfer_gain(_correct(rng, 0.71, n=200), _correct(rng, 0.70, n=200))

@@ -214,7 +214,8 @@ def accuracy_interval(correct: Any, level: float = 0.95) -> tuple[float, float, 
     against a baseline that is never right: it then measures the accuracy itself, and its
     variance has the same two parts, the spread of the per-seed accuracies (``s² / S``) and the
     variance of the per-example correctness averaged over seeds (``var / n``). With one seed only
-    the test-example part is left.
+    the test-example part is left. Every example right (or every one wrong) gets the guard's
+    pseudo-examples, so that ten test examples give an interval below 1, not a certain 1.0.
 
     Parameters
     ----------

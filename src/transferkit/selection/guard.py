@@ -117,11 +117,17 @@ def transfer_gain(transfer_correct: Any, baseline_correct: Any, *, level: float 
     per_example = (a - b).mean(axis=0)  # (n,)
     var_test = float(per_example.var(ddof=1)) / n_test if n_test > 1 else 0.0
     var_seed = float(per_seed.var(ddof=1)) / n_seeds if n_seeds > 1 else 0.0
-    total = var_test + var_seed
-    if total == 0.0:
+    parts = [(var_test, n_test - 1), (var_seed, n_seeds - 1)]
+    if var_test + var_seed == 0.0 and gain != 0.0:
+        # the same nonzero difference on every example and seed (two test examples both lost) has no spread to
+        # measure its uncertainty by; one pseudo-example each way, as in Agresti & Min's paired adjustment, keeps
+        # a handful of examples from giving a certain verdict
+        padded = np.concatenate([per_example, [1.0, -1.0]])  # (n + 2,)
+        parts[0] = (float(padded.var(ddof=1)) / len(padded), len(padded) - 1)
+    total = parts[0][0] + parts[1][0]
+    if total == 0.0:  # identical predictions: the difference is exactly zero
         low = high = gain
     else:
-        parts = [(var_test, n_test - 1), (var_seed, n_seeds - 1)]
         df = total**2 / sum(v**2 / d for v, d in parts if d > 0 and v > 0)
         half = float(stats.t.ppf(0.5 + level / 2, df)) * total**0.5
         # two accuracies differ by at most 1: with few seeds and test examples the t-interval can reach past it
