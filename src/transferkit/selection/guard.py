@@ -95,7 +95,9 @@ def transfer_gain(transfer_correct: Any, baseline_correct: Any, *, level: float 
     -------
     GainEstimate
         The interval is Welch-Satterthwaite's t-interval, kept within [-1, 1], the most two
-        accuracies can differ by.
+        accuracies can differ by. A nonzero difference that is the same on every example and seed
+        gets one pseudo-example each way before its variance is taken, so that a handful of test
+        examples cannot give a certain verdict.
 
     Raises
     ------
