@@ -264,16 +264,25 @@ def _command_predict(args: argparse.Namespace) -> int:
 
     model = TransferClassifier.load(_model_folder(args.model_dir))
     model.verbose = not args.quiet
+    from ._inputs import _IMAGE_SUFFIXES
     from .data import load_unlabelled
 
     inputs: list[str] = []
     for item in args.inputs:
+        text_file = item.lower().endswith((".txt", ".csv", ".tsv"))
         readable = model.modality_ == "image" and os.path.isdir(item)
-        readable |= model.modality_ == "text" and item.endswith((".txt", ".csv", ".tsv")) and os.path.isfile(item)
+        readable |= model.modality_ == "text" and text_file and os.path.isfile(item)
         if readable:  # a folder of images, a .txt of texts, a CSV's text column: read as unlabelled data
             inputs += list(load_unlabelled(item).inputs)
         elif model.modality_ == "image" and not os.path.isfile(item):
             raise TransferkitError(f"no such image file or folder: {item!r}")
+        elif model.modality_ == "image" and not item.lower().endswith(_IMAGE_SUFFIXES):
+            suffixes = ", ".join(_IMAGE_SUFFIXES)
+            raise TransferkitError(f"{item!r} is not an image file; expected a name ending in {suffixes}")
+        elif model.modality_ == "text" and (os.path.isdir(item) or (text_file and not os.path.exists(item))):
+            # classified as a sentence, a mistyped path would give a confident, meaningless answer
+            what = "is a folder" if os.path.isdir(item) else "does not exist"
+            raise TransferkitError(f"{item!r} {what}; expected texts, or a .txt, .csv or .tsv file of them")
         else:
             inputs.append(item)
     if model.modality_ not in ("image", "text"):
@@ -281,7 +290,9 @@ def _command_predict(args: argparse.Namespace) -> int:
     probabilities = model.predict_proba(inputs)
     for item, row in zip(inputs, probabilities):
         best = int(row.argmax())
-        print(f"{model.classes_[best]}\t{row[best]:.3f}\t{item}")
+        # one line per input: a tab or line break inside a text would split or shift the columns
+        shown = item.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        print(f"{model.classes_[best]}\t{row[best]:.3f}\t{shown}")
     return 0
 
 
@@ -289,6 +300,8 @@ def _command_export(args: argparse.Namespace) -> int:
     from .export import export_model
 
     model_dir = _model_folder(args.model_dir)
+    if args.out and args.out.endswith(os.sep):  # Path() would drop the separator and write a file named like the folder
+        raise TransferkitError(f"--out {args.out!r} names a folder; expected a file name, e.g. {args.out}model.onnx")
     out = Path(args.out) if args.out else model_dir
     written = export_model(model_dir, out, format=args.format)
     print(f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB)")
@@ -300,6 +313,8 @@ def _command_extract(args: argparse.Namespace) -> int:
     from .data import has_labels, load_dataset, load_unlabelled
     from .features import extract_features
 
+    if args.out.endswith(os.sep):  # Path() would drop the separator and write a file named like the folder
+        raise TransferkitError(f"--out {args.out!r} names a folder; expected a file name, e.g. {args.out}features.npz")
     # (name in the file, inputs, labels or None) of each part to extract
     if has_labels(args.data, label_column=args.label_column):
         split = load_dataset(
@@ -321,7 +336,7 @@ def _command_extract(args: argparse.Namespace) -> int:
     if backbone.cfg.modality != modality:
         raise TransferkitError(
             f"backbone {name!r} reads {backbone.cfg.modality} but {args.data!r} holds {modality} data; "
-            f"choose a {modality} backbone (see `transferkit list`)"
+            f"choose {'an' if modality[0] in 'aeiou' else 'a'} {modality} backbone (see `transferkit list`)"
         )
     arrays: dict[str, np.ndarray] = {}
     for suffix, inputs, labels in parts:

@@ -17,7 +17,7 @@ from torch import nn
 from ..data.preprocess import TextPreprocessor
 from ..errors import TransferkitError
 from ._base import Backbone
-from ._config import BackboneCfg, verify_weights
+from ._config import BackboneCfg, sha256_file, verify_weights
 from ._registry import register_backbone
 
 __all__ = ["TransformerBackbone", "create_hf_backbone"]
@@ -104,6 +104,12 @@ def _build(cfg: BackboneCfg, local_only: bool = True) -> TransformerBackbone:
     hf_logging.disable_progress_bar()
     encoder = AutoModel.from_pretrained(cfg.weights, local_files_only=local_only, add_pooling_layer=False)
     tokenizer = AutoTokenizer.from_pretrained(cfg.weights, local_files_only=local_only)
+    if len(tokenizer) <= len(set(tokenizer.all_special_tokens)):
+        # a folder without its vocabulary files still gives a tokenizer, which reads every word as [UNK]
+        raise TransferkitError(
+            f"the tokenizer of {cfg.name!r} in {cfg.weights!r} knows only its {len(tokenizer)} special tokens: "
+            "its vocabulary files (tokenizer.json, vocab.txt, ...) are missing; add them to the folder"
+        )
     return TransformerBackbone(cfg, encoder.eval(), tokenizer)
 
 
@@ -141,15 +147,20 @@ def create_hf_backbone(id_or_path: str) -> TransformerBackbone:
     """Build ``hf:<id-or-path>``: a local folder, or a model already in the local cache."""
     from transformers import AutoConfig
 
+    is_folder = os.path.isdir(id_or_path)
     try:
         config = AutoConfig.from_pretrained(id_or_path, local_files_only=True)
+        normalize, max_length = _sentence_transformers_settings(id_or_path) if is_folder else (False, None)
     except (OSError, ValueError) as error:
+        if is_folder:
+            raise TransferkitError(
+                f"cannot read the model folder of hf:{id_or_path} ({_describe(error)}); expected config.json, "
+                "the weights and the tokenizer files"
+            ) from error
         raise TransferkitError(
             f"hf:{id_or_path} is neither a local model folder nor in the local Hugging Face cache, and transferkit "
             "never downloads; give the path of a folder with config.json, the weights and the tokenizer"
         ) from error
-    folder = id_or_path if os.path.isdir(id_or_path) else id_or_path
-    normalize, max_length = _sentence_transformers_settings(folder) if os.path.isdir(folder) else (False, None)
     cfg = BackboneCfg(
         name=f"hf:{id_or_path}",
         arch=str(config.model_type),
@@ -157,11 +168,29 @@ def create_hf_backbone(id_or_path: str) -> TransformerBackbone:
         feature_dim=int(config.hidden_size),
         max_length=int(max_length or min(getattr(config, "max_position_embeddings", 512), 512)),
         weights=id_or_path,
+        # a saved model records it, so that loading it after the weights were replaced fails instead of mispredicting
+        sha256=_folder_weights_sha256(id_or_path) if is_folder else None,
         source="Hugging Face (local)",
         pooling="mean",
         normalize=normalize,
     )
     try:
         return _build(cfg)
-    except (OSError, ValueError) as error:
-        raise TransferkitError(f"cannot load hf:{id_or_path} offline: {error}") from error
+    except TransferkitError:
+        raise
+    except Exception as error:  # transformers and safetensors raise their own types for damaged or foreign files
+        raise TransferkitError(f"cannot load hf:{id_or_path} offline ({_describe(error)})") from error
+
+
+def _describe(error: Exception) -> str:
+    """``Type: first line of the message``, short enough for a one-line error."""
+    lines = str(error).splitlines()
+    return f"{type(error).__name__}: {lines[0][:200]}" if lines else type(error).__name__
+
+
+def _folder_weights_sha256(folder: str) -> str | None:
+    """sha256 of a model folder's single weights file; None for sharded or missing weights."""
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if os.path.isfile(path := os.path.join(folder, name)):
+            return sha256_file(path)
+    return None

@@ -29,7 +29,7 @@ from .._compat import ensure_torchvision_ops
 from ..data.preprocess import ImagePreprocessor
 from ..errors import TransferkitError
 from ._base import Backbone
-from ._config import BackboneCfg, verify_weights
+from ._config import BackboneCfg, sha256_file, verify_weights
 from ._registry import register_backbone
 
 ensure_torchvision_ops()
@@ -157,6 +157,12 @@ def load_state_dict_file(path: str) -> dict[str, torch.Tensor]:
         ) from error
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+        kind = "dict with values that are not tensors" if isinstance(state, dict) else type(state).__name__
+        raise TransferkitError(
+            f"{path!r} holds a {kind}, not a state dict of tensors; expected a .safetensors "
+            "file or a PyTorch state dict (.pth/.bin) mapping parameter names to tensors"
+        )
     return state
 
 
@@ -305,12 +311,20 @@ def create_timm_backbone(spec: str) -> TimmBackbone:
         raise did_you_mean("timm model", arch, timm.list_models(), hint="see timm.list_models()")
     if weights:
         if not os.path.isfile(weights):
-            raise TransferkitError(f"weights file {weights!r} for timm:{arch} does not exist")
+            what = "is a folder, not a file" if os.path.isdir(weights) else "does not exist"
+            raise TransferkitError(f"weights file {weights!r} for timm:{arch} {what}")
         state = load_state_dict_file(weights)
         # the file's own head decides the number of source classes (a fine-tuned model need not have 1000)
         classifier = timm.create_model(arch, pretrained=False).default_cfg.get("classifier", "")
         head = state.get(f"{classifier}.weight") if isinstance(classifier, str) else None
         model = timm.create_model(arch, pretrained=False, num_classes=int(head.shape[0]) if head is not None else 1000)
+        # load_state_dict raises a RuntimeError listing every other shape; one named tensor is clearer
+        for key, tensor in model.state_dict().items():
+            if key in state and state[key].shape != tensor.shape:
+                raise TransferkitError(
+                    f"weights file {weights!r} does not fit timm:{arch}: {key} has shape {tuple(state[key].shape)}, "
+                    f"the architecture expects {tuple(tensor.shape)}"
+                )
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing:
             raise TransferkitError(
@@ -335,6 +349,8 @@ def create_timm_backbone(spec: str) -> TimmBackbone:
         mean=tuple(data_cfg["mean"]),
         std=tuple(data_cfg["std"]),
         weights=weights or f"timm cache ({arch})",
+        # a saved model records it, so that loading it after the file was replaced fails instead of mispredicting
+        sha256=sha256_file(weights) if weights else None,
         source="timm",
         num_source_classes=int(model.num_classes),
     )

@@ -7,6 +7,7 @@ import json
 import os
 import time
 import warnings
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,6 @@ import torch
 from .._io import atomic_write, atomic_write_json
 from .._progress import progress
 from ..backbones import Backbone
-from ..backbones._config import sha256_file
 from ..data._dataset import content_hash
 from ..data.user import check_image_array
 from ..errors import DataError, TransferkitError
@@ -60,17 +60,28 @@ def cache_directory(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(base) / "transferkit"
 
 
+# backbone -> (fingerprint of its tensors' storage and in-place versions, digest of their bytes)
+_TENSOR_DIGESTS: weakref.WeakKeyDictionary[Backbone, tuple[tuple, str]] = weakref.WeakKeyDictionary()
+
+
 def _weights_identity(backbone: Backbone) -> str:
-    cfg = backbone.cfg
-    if cfg.sha256:
-        return cfg.sha256
-    if os.path.isfile(cfg.weights):
-        return sha256_file(cfg.weights)
-    # Weights without a file (a model built in memory): hash the tensors themselves.
+    # The tensors in memory, not cfg.sha256 or the weights file: a backbone fine-tuned in place (or loaded
+    # with a saved model's fine-tuned weights) keeps the cfg of its pre-trained file, and must not be served
+    # the pre-trained features. Hashed once per backbone while no tensor is replaced or changed in place.
+    state = backbone.state_dict()
+    try:
+        fingerprint: tuple | None = tuple((name, t.data_ptr(), t._version) for name, t in state.items())
+    except RuntimeError:  # tensors made under inference_mode have no version counter: hash them every time
+        fingerprint = None
+    remembered = _TENSOR_DIGESTS.get(backbone)
+    if fingerprint is not None and remembered is not None and remembered[0] == fingerprint:
+        return remembered[1]
     digest = hashlib.sha256()
-    for name, tensor in backbone.state_dict().items():
+    for name, tensor in state.items():
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    if fingerprint is not None:
+        _TENSOR_DIGESTS[backbone] = (fingerprint, digest.hexdigest())
     return digest.hexdigest()
 
 
@@ -82,7 +93,7 @@ def feature_cache_key(
     Parameters
     ----------
     backbone : Backbone
-        Identified by its name and weights (``cfg.sha256``, else the weight file's hash, else its tensors').
+        Identified by its name and the bytes of its tensors as they are now (fine-tuned weights included).
     inputs : ndarray or list of str
         Hashed by :func:`~transferkit.data.content_hash`; image paths by their files' bytes.
     layer : str
