@@ -189,5 +189,7 @@ def test_export_refuses_a_probe_on_an_inner_layer_rather_than_feed_it_the_pooled
     model = TransferClassifier(layer="layer.2", verbose=False).fit(texts, ["pos", "pos", "neg", "neg"])
     model.save(tmp_path / "model")
     with pytest.raises(TransferkitError, match="reads the features of layer 'layer.2'"):
+        model.network()  # which export builds on
+    with pytest.raises(TransferkitError, match="reads the features of layer 'layer.2'"):
         export_model(tmp_path / "model", tmp_path / "model.safetensors", format="safetensors")
     assert not (tmp_path / "model.safetensors").exists()

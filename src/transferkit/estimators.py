@@ -520,13 +520,22 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         single logit ``s`` becomes ``(-s/2, s/2)``, which gives the same probabilities); for a
         fine-tuned model, the trained network; for adaptation on frozen features, the backbone
         under the adapted model (:mod:`transferkit.adaptation.networks`); ``None`` for a
-        target-only baseline.
+        target-only baseline. A head on an inner ``layer``'s features has no such network and raises
+        :class:`~transferkit.errors.TransferkitError`.
         """
         self._check_fitted()
         if isinstance(self.model_, torch.nn.Module):
             return self.model_.eval()
         if self.backbone_ is None:
             return None
+        if self.layer is not None and self.layer != self.backbone_.feature_layers()[-1]:
+            # the network computes the pooled embedding; a head fitted on another layer would read other features
+            # (silently on a text backbone, whose layers all have the embedding's width)
+            raise TransferkitError(
+                f"this model reads the features of layer {self.layer!r} of {self.backbone_.cfg.name!r}, but its "
+                f"network would compute the pooled embedding ({self.backbone_.feature_layers()[-1]!r}); only models "
+                "fitted on it become one network: fit again without --layer (layer=None)"
+            )
         from .adaptation.networks import feature_model_network
 
         adapted = feature_model_network(self.backbone_, self.model_)  # a bottleneck or mSDA over the features

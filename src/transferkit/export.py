@@ -287,7 +287,6 @@ def export_model(model_dir: str | os.PathLike, out: str | os.PathLike, format: s
         raise
     except (KeyError, TypeError, ValueError, OSError) as error:
         raise TransferkitError(f"{str(model_dir)!r} is not a valid saved transferkit model: {error!r}") from error
-    _refuse_inner_layer(classifier, model_dir)
     make_network = getattr(classifier, "network", None)
     network = make_network() if callable(make_network) else None
     if network is None:
@@ -313,23 +312,6 @@ def export_model(model_dir: str | os.PathLike, out: str | os.PathLike, format: s
     export_onnx(network, modality, example, out, {f"transferkit.{k}": v for k, v in metadata.items()})
     check_onnx(out, network, check)
     return out
-
-
-def _refuse_inner_layer(classifier: Any, model_dir: Path) -> None:
-    """Raise for a head fitted on an inner layer's features: the exported network feeds it the pooled embedding.
-
-    On a text backbone every layer has the embedding's width, so the export would succeed and give other
-    probabilities than ``predict_proba``; on an image backbone it would fail on the head's shape.
-    """
-    layer, backbone = getattr(classifier, "layer", None), getattr(classifier, "backbone_", None)
-    if layer is None or backbone is None or isinstance(getattr(classifier, "model_", None), nn.Module):
-        return
-    if layer != backbone.feature_layers()[-1]:
-        raise TransferkitError(
-            f"the model in {str(model_dir)!r} reads the features of layer {layer!r} of {backbone.cfg.name!r}, and "
-            f"an exported network computes the pooled embedding ({backbone.feature_layers()[-1]!r}); only models "
-            "fitted on it can be exported: fit again without --layer (layer=None)"
-        )
 
 
 def _metadata(classifier: Any, network: nn.Module, preprocessor: Any, model_dir: Path) -> dict[str, Any]:
