@@ -157,6 +157,17 @@ def test_predict_with_a_text_model_refuses_a_missing_file_or_a_folder(text_model
     ], err
 
 
+def test_predict_reads_a_csv_column_named_with_text_column(text_model, tmp_path, capsys):
+    (tmp_path / "new.csv").write_text("id,review\n1,good lovely food\n2,awful rude service\n")
+    _assert_user_error(capsys, ["predict", text_model, str(tmp_path / "new.csv")], "no column 'text'")
+    status, out, err = _run(capsys, "predict", text_model, str(tmp_path / "new.csv"), "--text-column", "review")
+    assert status == 0 and [line.split("\t")[2] for line in out.splitlines()] == [
+        "good lovely food",
+        "awful rude service",
+    ], err
+    _assert_user_error(capsys, ["predict", text_model, "good", "--text-column", "review"], "none was given")
+
+
 def test_predict_prints_one_line_per_text_whatever_it_holds(text_model, capsys):
     status, out, err = _run(capsys, "predict", text_model, "good\tlovely\nfood", "awful")
     assert status == 0, err

@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="image paths, a folder of images (every image under it), or texts (a .txt file: one text per line; "
         "a .csv: its text column)",
     )
+    predict.add_argument("--text-column", help="the column of texts in a .csv input (default: text)")
     predict.add_argument("--quiet", action="store_true")
 
     export = commands.add_parser("export", help="export a saved model as ONNX or one safetensors file")

@@ -268,12 +268,15 @@ def _command_predict(args: argparse.Namespace) -> int:
     from .data import load_unlabelled
 
     inputs: list[str] = []
+    if args.text_column is not None and not any(item.lower().endswith((".csv", ".tsv")) for item in args.inputs):
+        raise TransferkitError(f"--text-column {args.text_column!r} names a column of a .csv input; none was given")
     for item in args.inputs:
         text_file = item.lower().endswith((".txt", ".csv", ".tsv"))
         readable = model.modality_ == "image" and os.path.isdir(item)
         readable |= model.modality_ == "text" and text_file and os.path.isfile(item)
         if readable:  # a folder of images, a .txt of texts, a CSV's text column: read as unlabelled data
-            inputs += list(load_unlabelled(item).inputs)
+            column = args.text_column if item.lower().endswith((".csv", ".tsv")) else None  # a .txt has no columns
+            inputs += list(load_unlabelled(item, text_column=column).inputs)
         elif model.modality_ == "image" and not os.path.isfile(item):
             raise TransferkitError(f"no such image file or folder: {item!r}")
         elif model.modality_ == "image" and not item.lower().endswith(_IMAGE_SUFFIXES):
