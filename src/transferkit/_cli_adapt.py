@@ -124,7 +124,7 @@ def command_adapt(args: argparse.Namespace) -> int:
             "give the few labelled examples with --target-labelled DATA"
         )
     if args.target_labels_per_class is not None:
-        _check_target_labels_per_class(args.target_labels_per_class, pair)
+        check_draw_fits("--target-labels-per-class", args.target_labels_per_class, pair)
     if args.out and pair.representation == "input":
         raise TransferkitError(
             f"--out saves a model on a backbone's features; {args.source!r} holds feature vectors (leave out --out)"
@@ -229,15 +229,15 @@ def _save_choice(args: argparse.Namespace, pair: Any, choice: dict[str, Any], se
         print(f"note: {'; '.join(pair.notes)}: give predict images of that size too")
 
 
-def _check_target_labels_per_class(k: int, pair: Any) -> None:
-    """Refuse K larger than a class of the target's training part, naming the class and this option (the draw's
-    own error names fit's --labels-per-class and a label index)."""
+def check_draw_fits(option: str, k: int, pair: Any) -> None:
+    """Refuse ``option`` K larger than a class of the target's training part, naming the class and the option
+    (the draw's own error names fit's --labels-per-class and a label index), before anything is fitted."""
     counts = np.bincount(pair.target_labels, minlength=len(pair.classes))  # (K,)
     fewest = int(counts.argmin())
     if counts[fewest] < k:
         raise TransferkitError(
-            f"--target-labels-per-class {k}: class {pair.classes[fewest]!r} has only {counts[fewest]} examples in "
-            f"the target's training part; use --target-labels-per-class {counts[fewest]} or fewer"
+            f"{option} {k}: class {pair.classes[fewest]!r} has only {counts[fewest]} examples in "
+            f"the target's training part; use {option} {counts[fewest]} or fewer"
         )
 
 

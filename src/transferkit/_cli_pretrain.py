@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 from typing import Any
 
 from .errors import TransferkitError
@@ -220,12 +219,13 @@ def command_transfer_lr(args: argparse.Namespace) -> int:
     from ._io import atomic_write_json
     from .cli import _print_table, positive_ints
     from .pretraining.compare import compare_parameter_transfer
+    from .report.records import mean_std
 
     ks = positive_ints(args.labels_per_class, "--labels-per-class", "4,16,64", distinct=True)
     if args.seeds < 1:
         raise TransferkitError(f"--seeds must be a positive int. Got {args.seeds} instead.")
     pair = pair_from_args(args)  # --C > 0: checked in cli.main for every command
-    _check_target_labels(args.target, pair.target_labels, pair.classes, ks)
+    _check_target_labels(args.target, pair, ks)
     rows = [
         compare_parameter_transfer(
             pair.source,
@@ -249,7 +249,7 @@ def command_transfer_lr(args: argparse.Namespace) -> int:
         table.append(
             [
                 str(row["k"]),
-                *(_mean_std(accuracy[m]) for m in ("source-only", "target-only", "transfer")),
+                *(mean_std(accuracy[m]) for m in ("source-only", "target-only", "transfer")),
                 ", ".join(f"{lam:g}" for lam in row["lambdas"]),
                 f"{100 * gain['gain']:+.1f} ({100 * gain['low']:+.1f} to {100 * gain['high']:+.1f}) vs "
                 f"{row['best_baseline']}: {gain['verdict']}",
@@ -271,11 +271,11 @@ def command_transfer_lr(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_target_labels(target: str, labels: Any, classes: list[str], ks: list[int]) -> None:
+def _check_target_labels(target: str, pair: Any, ks: list[int]) -> None:
     """Every k drawable from the target's labelled training part, checked before any model is fitted."""
-    import numpy as np
+    from ._cli_adapt import check_draw_fits
 
-    if labels is None:
+    if pair.target_labels is None:
         raise TransferkitError(
             f"--target {target!r} has no labels; transfer-lr draws k labelled examples per class from it "
             "(a folder of class sub-folders, a CSV with a label column, a .npz with y)"
@@ -285,15 +285,4 @@ def _check_target_labels(target: str, labels: Any, classes: list[str], ks: list[
             f"--labels-per-class {min(ks)} is too few: the transfer LR chooses λ by cross-validation, "
             "which needs at least 2 labelled examples per class"
         )
-    counts = np.bincount(np.asarray(labels), minlength=len(classes))
-    fewest = int(counts.argmin())
-    if max(ks) > counts[fewest]:
-        raise TransferkitError(
-            f"class {classes[fewest]!r} of --target has only {counts[fewest]} training examples but "
-            f"--labels-per-class {max(ks)} was asked for; use {counts[fewest]} or fewer"
-        )
-
-
-def _mean_std(values: list[float]) -> str:
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {spread:.3f}"
+    check_draw_fits("--labels-per-class", max(ks), pair)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import os
-import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 from .._io import atomic_write
 from ..errors import DataError, TransferkitError
 from .curve import describe_labels_saved
-from .records import check_record, load_record, record_kind
+from .records import check_record, load_record, mean_std, record_kind
 
 __all__ = ["render_report", "write_report"]
 
@@ -379,7 +378,7 @@ def _transfer_lr_section(record: dict[str, Any], number: int) -> str:
         rows.append(
             [
                 str(row["k"]),
-                *(_mean_std(accuracy[method]) for method in ("source-only", "target-only", "transfer")),
+                *(mean_std(accuracy[method]) for method in ("source-only", "target-only", "transfer")),
                 ", ".join(f"{lam:g}" for lam in row["lambdas"]),
                 f"{_points(gain['gain'])} {interval} vs {row['best_baseline']}: {gain['verdict']}",
             ]
@@ -392,11 +391,6 @@ def _transfer_lr_section(record: dict[str, Any], number: int) -> str:
     )
     parts += [f"<p class=bad>{_e(warning)}</p>" for warning in warnings]
     return "".join(parts)
-
-
-def _mean_std(values: Sequence[float]) -> str:
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {spread:.3f}"
 
 
 def _generic_section(record: dict[str, Any], kind: str, number: int) -> str:

@@ -18,6 +18,7 @@ import base64
 import io
 import json
 import os
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "check_record",
     "evaluation_record",
     "load_record",
+    "mean_std",
     "method_summary",
     "record_kind",
     "thumbnail",
@@ -173,6 +175,22 @@ def _check_curve(record: dict[str, Any], source: str) -> None:
             raise _fail(source, "curve", f"methods[{i}].points", f"a list of {len(ks)} objects, one per k")
         for j, point in enumerate(points):
             _fields(point, f"methods[{i}].points[{j}].", point_checks, source, "curve")
+
+
+def mean_std(values: Sequence[float]) -> str:
+    """``"0.875 ± 0.059"``: the mean and the sample standard deviation of accuracies over seeds (0 for one seed).
+
+    Parameters
+    ----------
+    values : sequence of float
+        One accuracy per seed.
+
+    Returns
+    -------
+    str
+    """
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} ± {spread:.3f}"
 
 
 def record_kind(record: dict[str, Any]) -> str:
