@@ -71,6 +71,8 @@ def test_probe_keeps_C_when_other_settings_are_set(tmp_path, capsys):
     }
     line = _one_error_line(capsys, *argv, "--C", "0.25", "--set", "C=2")
     assert "--C 0.25" in line and "C=2" in line
+    line = _one_error_line(capsys, *argv, "--C", "1.0", "--set", "C=2")  # the default's value, given: still a conflict
+    assert "--C 1.0" in line and "C=2" in line
 
 
 def test_every_fine_tuning_option_a_probe_ignores_is_named(tmp_path, capsys):

@@ -129,7 +129,7 @@ def command_fit(args: argparse.Namespace) -> int:
                 strategy=strategy,
                 layer=args.layer,
                 image_size=args.image_size,
-                C=args.C,
+                C=1.0 if args.C is None else args.C,
                 random_state=seed,
                 verbose=not args.quiet,
                 epochs=args.epochs if trains else None,
@@ -305,7 +305,7 @@ def _with_probe_c(strategy: Any, args: argparse.Namespace) -> Any:
     """``strategy`` with ``--C``: a linear-probe built from ``--set`` options would otherwise keep C's default."""
     from .strategies import LinearProbe
 
-    if not isinstance(strategy, LinearProbe) or args.C == 1.0:  # 1.0: --C not given
+    if not isinstance(strategy, LinearProbe) or args.C is None:
         return strategy
     if any(option.partition("=")[0].strip() == "C" for option in args.strategy_options) and strategy.C != args.C:
         raise TransferkitError(f"--C {args.C} and --set C={strategy.C} contradict each other; give one")

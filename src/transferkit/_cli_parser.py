@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--image-size", type=int, help="resize images to this many pixels (smaller is faster)")
     fit.add_argument("--layer", help="backbone layer to read features from (default the pooled embedding)")
-    fit.add_argument("--C", type=float, default=1.0, dest="C", help="inverse regularisation of the probe")
+    fit.add_argument("--C", type=float, dest="C", help="inverse regularisation of the probe (default 1.0)")
     fit.add_argument("--seed", type=int, default=0, help="seed of the first labelled draw and of training")
     fit.add_argument(
         "--seeds",
