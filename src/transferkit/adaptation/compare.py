@@ -21,6 +21,7 @@ from ..errors import DataError
 from ..selection.distance import mmd, proxy_a_distance
 from ..selection.guard import transfer_gain
 from ..strategies.linear_probe import ProbeHead
+from ._checks import check_features, check_label_indices
 from .deep import AdaptationConfig, FeatureAdapter
 from .run import (
     DEFAULT_WEIGHTS,
@@ -235,15 +236,22 @@ def compare_adaptation(
         features, with the reason), ``oracle``, ``distance_before``.
     """
     source, target = dense_features(source), dense_features(target)
-    labels = np.asarray(labels, dtype=np.int64)
     check_target_rows(target)  # before the domain distance, whose error would name its own arguments
+    check_features(source, "source")
+    check_features(target, "target")
+    labels = check_label_indices(labels, len(source))
+    if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or seeds < 1:
+        raise DataError(f"seeds is {seeds!r}; expected an int >= 1 (the number of seeds to run)")
     methods = ["source-only", *[m for m in dict.fromkeys(methods) if m != "source-only"]]
     scored = target_test is not None and test_labels is not None
     if scored:
         target_test = dense_features(target_test)
-        test_labels = np.asarray(test_labels, dtype=np.int64)
-        if len(target_test) != len(test_labels):
+        check_features(target_test, "target_test")
+        if target_test.shape[1] != source.shape[1]:
+            raise DataError(f"target_test has {target_test.shape[1]} columns; the source's {source.shape[1]}")
+        if np.ndim(test_labels) == 1 and len(target_test) != len(test_labels):
             raise DataError(f"{len(target_test)} target test examples but {len(test_labels)} test labels")
+        test_labels = check_label_indices(test_labels, len(target_test), "test_labels", "target_test")
     record: dict[str, Any] = {"distance_before": domain_distance(source, target, seed)}
     rows = {
         m: {

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import DataError, TransferkitError, did_you_mean
+from ..errors import DataError, NotFittedError, TransferkitError, did_you_mean
 from ..training import TrainConfig, predict_logits, train_network
+from ._checks import check_features
 from .losses import ADAPTATION_LOSSES, make_adaptation_loss
 
 __all__ = ["AdaptationConfig", "BottleneckNetwork", "FeatureAdapter"]
@@ -152,7 +153,12 @@ def dense_features(features: Any) -> np.ndarray:
     """``features`` as a dense float32 ``(N, D)`` array (TF-IDF comes sparse)."""
     if hasattr(features, "toarray"):
         features = features.toarray()
-    return np.asarray(features, dtype=np.float32)
+    if np.iscomplexobj(features):  # the cast would drop the imaginary part without a word
+        raise DataError("features hold complex numbers; expected real numbers")
+    try:
+        return np.asarray(features, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"features could not be read as numbers ({exc}); expected a numeric (N, D) array") from None
 
 
 def _as_float32(features: Any) -> torch.Tensor:
@@ -234,6 +240,11 @@ class FeatureAdapter:
                 f"{labels.shape}"
                 + (f" with minimum {labels.min()}" if labels.size and labels.dtype.kind in "iu" else "")
             )
+        if len(labels) != x_s.shape[0]:  # the loop would index the first len(labels) rows only, silently
+            raise DataError(f"labels has {len(labels)} entries but source_features {len(x_s)} rows; expected one each")
+        check_features(x_s.numpy(), "source_features")
+        if len(x_t):  # no rows: the training loop's own error says what is missing
+            check_features(x_t.numpy(), "target_features")
         labels = labels.astype(np.int64)
         n_classes = int(labels.max()) + 1
         torch.manual_seed(self.random_state)
@@ -260,7 +271,12 @@ class FeatureAdapter:
 
     def decision_function(self, features: Any) -> np.ndarray:
         """Logits ``(N, K)``."""
-        return predict_logits(self.network_, _as_float32(features), lambda batch: batch, batch_size=1024).numpy()
+        if not hasattr(self, "network_"):
+            raise NotFittedError("This FeatureAdapter instance is not fitted yet; call 'fit' first")
+        x = _as_float32(features)
+        if x.ndim != 2 or x.shape[1] != self.n_features_in_:
+            raise DataError(f"features have shape {tuple(x.shape)}; expected (N, {self.n_features_in_}) as in fit")
+        return predict_logits(self.network_, x, lambda batch: batch, batch_size=1024).numpy()
 
     def predict_proba(self, features: Any) -> np.ndarray:
         """Class probabilities ``(N, K)``."""

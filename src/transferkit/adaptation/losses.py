@@ -278,6 +278,10 @@ class MultiKernelMMDLoss(nn.Module):
     def __init__(self, scales: tuple[int, ...] = (-3, -2, -1, 0, 1)) -> None:
         super().__init__()
         self.scales = tuple(scales)
+        if not self.scales:  # the kernel would be the integer 0, and the loss fail at the first step
+            from ..errors import TransferkitError
+
+            raise TransferkitError("The 'scales' parameter of MultiKernelMMDLoss must hold at least one exponent")
 
     def forward(
         self,

@@ -59,6 +59,7 @@ import numpy as np
 from .._progress import progress
 from ..errors import DataError, did_you_mean
 from ..strategies.linear_probe import ProbeHead
+from ._checks import check_features, check_label_indices, check_one_label_per_row
 from .deep import AdaptationConfig, FeatureAdapter, dense_features
 from .losses import ADAPTATION_LOSSES
 from .msda import MarginalizedDenoisingClassifier, msda_features
@@ -163,8 +164,9 @@ def fit_method(
         ``msda`` a :class:`DenoisedProbeHead` (it reads the target through the learned layers).
     """
     check_method(method)
-    if method == "source-only":
-        return ProbeHead().fit(source, labels)
+    if method == "source-only":  # the other methods check their inputs themselves
+        check_features(source, "source")
+        return ProbeHead().fit(source, check_one_label_per_row(labels, source.shape[0]))
     check_target_rows(target)
     if method in DEEP_METHODS:
         config = (settings or AdaptationConfig()).replace(method=method, weight=weight)
@@ -488,23 +490,28 @@ def select_adaptation(
     Selection
     """
     source, target = dense_features(source), dense_features(target)
-    labels = np.asarray(labels, dtype=np.int64)
+    check_target_rows(target)
+    check_features(source, "source")
+    check_features(target, "target")
+    labels = check_label_indices(labels, len(source))
     if source.shape[1] != target.shape[1]:
         raise DataError(f"source features have {source.shape[1]} columns but target features {target.shape[1]}")
     if len(np.unique(labels)) < 2:
         raise DataError("the source has one class; adaptation needs a labelled source with at least two")
-    check_target_rows(target)
     _check_rule(rule)  # before any fitting
+    if not isinstance(validation_fraction, (int, float, np.floating)) or not 0 <= validation_fraction <= 1:
+        raise DataError(f"validation_fraction is {validation_fraction!r}; expected a share of the source in [0, 1]")
     checked = _checked_target_labelled(target_labelled, source.shape[1], labels)
     if checked is None:
         train, validation = source_validation_split(labels, validation_fraction, random_state)
+        if len(validation) == 0:  # a class of one example keeps it for training
+            raise DataError("reverse validation needs a class with at least 2 source examples, to hold one out")
     else:
         train, validation = np.arange(len(labels)), np.zeros(0, dtype=np.int64)
-    tries = [
-        (method, weight)
-        for method in dict.fromkeys(check_method(m) for m in methods)
-        for weight in (weights if method in WEIGHTED_METHODS else (None,))
-    ]
+    methods = list(dict.fromkeys(check_method(m) for m in methods))
+    if not len(weights) and any(m in WEIGHTED_METHODS for m in methods):
+        raise DataError(f"weights is empty; methods {[m for m in methods if m in WEIGHTED_METHODS]} need one or more")
+    tries = [(method, weight) for method in methods for weight in (weights if method in WEIGHTED_METHODS else (None,))]
     candidates = []
     for method, weight in progress(
         tries, total=len(tries), desc=f"adaptation candidates, seed {random_state}", unit="fit"

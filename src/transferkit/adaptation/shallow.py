@@ -18,6 +18,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import has_fit_parameter
 
 from ..errors import DataError, NotFittedError, TransferkitError
+from ._checks import check_one_label_per_row
 
 __all__ = [
     "CoralClassifier",
@@ -39,6 +40,8 @@ def _check(owner: str, name: str, value: Any, ok: bool, expected: str) -> None:
 def _matrix(values: Any, name: str) -> np.ndarray:
     """``values`` as a finite ``(n, d)`` array: float32 stays float32, anything else becomes float64."""
     array = np.asarray(values)
+    if array.dtype.kind not in "biuf":  # strings would fail inside astype, complex lose their imaginary part
+        raise DataError(f"{name} has dtype {array.dtype}; expected real numbers")
     array = array if array.dtype == np.float32 else array.astype(np.float64)
     if array.ndim != 2 or 0 in array.shape:
         raise DataError(f"{name} has shape {array.shape}; expected a 2-D (n_samples, n_features) array")
@@ -97,7 +100,7 @@ def coral_transform(Xs: Any, Xt: Any, reg: float = 1.0) -> np.ndarray:
     ndarray of shape (n_s, d)
         The aligned source, float32 for float32 input, else float64.
     """
-    _check("coral_transform", "reg", reg, isinstance(reg, Real) and reg >= 0, "a float >= 0")
+    _check("coral_transform", "reg", reg, isinstance(reg, Real) and 0 <= reg < math.inf, "a float >= 0")
     Xs, Xt = _pair(Xs, Xt)
     if min(len(Xs), len(Xt)) < 2:
         raise DataError(f"Xs has {len(Xs)} and Xt {len(Xt)} row(s); a covariance needs at least 2 of each")
@@ -298,9 +301,12 @@ class _AdaptedClassifier(ClassifierMixin, BaseEstimator):
         if X_target is None:
             raise DataError(f"X_target is required: call {type(self).__name__}.fit(X, y, X_target=target_features)")
         X, X_target = _pair(X, X_target, ("X", "X_target"))
-        if (y := np.asarray(y)).shape != (len(X),):
-            raise DataError(f"y has shape {y.shape}; expected ({len(X)},), one label per row of X")
-        if len(classes := np.unique(y)) < 2:
+        y = check_one_label_per_row(y, len(X), "y", "X")
+        try:
+            classes = np.unique(y)
+        except TypeError as exc:
+            raise DataError(f"y mixes labels that cannot be compared ({exc}); expected labels of one type") from None
+        if len(classes) < 2:
             raise DataError(f"y has only one class ({classes[0]!r}); a classifier needs at least two")
         return X, y, X_target
 
@@ -359,7 +365,8 @@ class CoralClassifier(_AdaptedClassifier):
         self.reg = reg
 
     def _adapt(self, X: np.ndarray, X_target: np.ndarray) -> tuple[np.ndarray, None]:
-        _check("CoralClassifier", "reg", self.reg, isinstance(self.reg, Real) and self.reg >= 0, "a float >= 0")
+        ok = isinstance(self.reg, Real) and 0 <= self.reg < math.inf
+        _check("CoralClassifier", "reg", self.reg, ok, "a float >= 0")
         return coral_transform(X, X_target, self.reg), None
 
 
@@ -407,6 +414,8 @@ class ReweightedClassifier(_AdaptedClassifier):
         if not has_fit_parameter(self._base_estimator(), "sample_weight"):
             raise TransferkitError(f"{owner} needs an estimator whose fit accepts sample_weight")
         h, seed = self.bandwidth, self.random_state
+        ok = not isinstance(seed, Integral) or seed >= 0  # numpy's seeding would raise its own ValueError
+        _check(owner, "random_state", seed, ok, "None or an int >= 0")
         if method == "kmm":
             weights = kmm_weights(X, X_target, bandwidth=h, B=self.B, eps=self.eps, random_state=seed)
         else:

@@ -31,6 +31,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ..errors import DataError
+
 __all__ = ["dev_risk", "importance_weights", "source_validation_split", "ImportanceWeights"]
 
 
@@ -49,9 +51,21 @@ def dev_risk(losses: np.ndarray, weights: np.ndarray) -> float:
     float
         ``mean(w·ℓ) + η·mean(w) − η`` with ``η = −Cov(w·ℓ, w) / Var(w)`` (``η = 0`` when the
         weights are constant, where DEV is the plain source validation risk).
+
+    Raises
+    ------
+    DataError
+        If the two are not 1-D arrays of the same non-zero length, or hold NaN or infinite values.
     """
     losses = np.asarray(losses, dtype=np.float64)
     weights = np.asarray(weights, dtype=np.float64)
+    if losses.ndim != 1 or weights.shape != losses.shape or len(losses) == 0:
+        raise DataError(
+            f"losses has shape {losses.shape} and weights {weights.shape}; expected two 1-D arrays of the same "
+            "non-zero length, one loss and one weight per held-out source example"
+        )
+    if not (np.isfinite(losses).all() and np.isfinite(weights).all()):
+        raise DataError("losses or weights contain NaN or infinite values; expected finite numbers")
     weighted = weights * losses  # (n,)
     variance = weights.var(ddof=1) if len(weights) > 1 else 0.0
     eta = 0.0 if variance <= 1e-12 else -np.cov(weighted, weights)[0, 1] / variance

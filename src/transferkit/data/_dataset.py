@@ -119,12 +119,18 @@ def few_shot_indices(labels: np.ndarray, k: int, seed: int, classes: list[str] |
         raise DataError(f"labels have shape {labels.shape}; expected a non-empty 1-D array, one label per example")
     if labels.dtype.kind in "fc" and np.isnan(labels).any():
         raise DataError(f"labels hold NaN at position {int(np.flatnonzero(np.isnan(labels))[0])}; expected a label")
+    try:
+        unique = np.unique(labels)
+    except TypeError as exc:
+        raise DataError(f"labels mix values that cannot be compared ({exc}); expected labels of one type") from None
     rng = np.random.default_rng(seed)
     chosen = []
-    for cls in np.unique(labels):
+    for cls in unique:
         members = np.flatnonzero(labels == cls)
         if len(members) < k:
-            name = classes[cls] if classes is not None else cls.item()
+            # classes names label indices; any other label (a string, an index past the list) names itself
+            named = classes is not None and labels.dtype.kind in "iu" and 0 <= cls < len(classes)
+            name = classes[cls] if named else cls.item()
             raise DataError(
                 f"class {name!r} has only {len(members)} training examples but {k} labels per class were asked for; "
                 f"use --labels-per-class {len(members)} or fewer"

@@ -138,7 +138,7 @@ def proxy_a_distance(a: Any, b: Any, *, seed: int = 0) -> float:
     b : array-like, shape (M, D)
         Second sample (M >= 2), same D.
     seed : int, default 0
-        Seed of the fold shuffling (the classifier itself is deterministic).
+        Seed of the fold shuffling, in [0, 2**32 - 1] (the classifier itself is deterministic).
 
     Returns
     -------
@@ -148,7 +148,8 @@ def proxy_a_distance(a: Any, b: Any, *, seed: int = 0) -> float:
     Raises
     ------
     DataError
-        If a sample is not a finite 2-D array with at least two rows or the dimensions differ.
+        If a sample is not a finite 2-D array with at least two rows, the dimensions differ or the
+        seed is out of range.
 
     References
     ----------
@@ -159,8 +160,8 @@ def proxy_a_distance(a: Any, b: Any, *, seed: int = 0) -> float:
     a, b = _pair(a, b, min_rows=2)  # (N, D), (M, D)
     x = np.vstack([a, b])  # (N + M, D)
     domain = np.repeat([0, 1], [len(a), len(b)])  # (N + M,)
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise DataError(f"seed is {seed!r}; expected an int >= 0")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise DataError(f"seed is {seed!r}; expected an int >= 0 and < 2**32")
     folds = StratifiedKFold(n_splits=min(_FOLDS, len(a), len(b)), shuffle=True, random_state=seed)
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, class_weight="balanced"))
     predicted = cross_val_predict(classifier, x, domain, cv=folds)  # (N + M,)

@@ -21,7 +21,7 @@ _TINY = np.finfo(np.float64).tiny  # guards a division by an exactly zero norm
 
 
 def _as_matrix(values: Any, name: str) -> np.ndarray:
-    """``values`` as a finite float64 ``(N, D)`` array with N, D >= 1, else :class:`DataError`."""
+    """``values`` as a finite float64 ``(N, D)`` array with N, D >= 1 and a usable scale, else :class:`DataError`."""
     if np.iscomplexobj(values):  # a cast to float would drop the imaginary part without a word
         raise DataError(f"{name} holds complex numbers; expected a real (N, D) array")
     try:
@@ -35,6 +35,8 @@ def _as_matrix(values: Any, name: str) -> np.ndarray:
         raise DataError(f"{name} contains {bad} NaN or infinite values; expected finite numbers")
     if (largest := float(np.abs(array).max())) > 1e100:  # squares and Gram matrices would overflow to inf
         raise DataError(f"{name} holds values as large as {largest:.3g}; scale them (e.g. standardise) first")
+    if 0 < largest < 1e-100:  # squares underflow to 0: the spectrum would vanish though the values are not zero
+        raise DataError(f"{name} holds values no larger than {largest:.3g}; scale them (e.g. standardise) first")
     return array
 
 
@@ -387,7 +389,9 @@ def hscore(features: Any, labels: Any, *, shrinkage: float | str | None = "ledoi
     if shrinkage == "ledoit-wolf":
         from sklearn.covariance import ledoit_wolf_shrinkage
 
-        alpha = float(ledoit_wolf_shrinkage(f))
+        # scale-free, but its fourth powers overflow (to NaN) for |f| above ~1e75; only then is f rescaled
+        largest = float(np.abs(f).max())
+        alpha = float(ledoit_wolf_shrinkage(f / largest if largest > 1e50 else f))
     elif shrinkage is None:
         alpha = 0.0
     elif isinstance(shrinkage, (int, float)) and not isinstance(shrinkage, bool) and 0 <= shrinkage <= 1:
