@@ -9,6 +9,7 @@ one self-contained page from any run records.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import time
@@ -71,6 +72,69 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(text).name or "data").strip("-") or "data"
 
 
+def _refuse_ignored_options(args: argparse.Namespace, strategies: list[str]) -> None:
+    """An option no method of the curve reads is an error, not a setting the record shows but nothing used."""
+    from .report.curve import BASELINES
+
+    if args.scratch_steps is not None and "scratch" not in strategies:
+        raise TransferkitError(
+            f"--scratch-steps sets the scratch baseline, which --strategies {args.strategies!r} leaves out; "
+            "it would be ignored"
+        )
+    if all(name in BASELINES for name in strategies):
+        for option, value in (("--backbone", args.backbone), ("--layer", args.layer)):
+            if value is not None:
+                raise TransferkitError(
+                    f"{option} is read by transfer strategies, and --strategies {args.strategies!r} names only "
+                    "target-only baselines; it would be ignored"
+                )
+
+
+def _check_curve_outputs(out: Path, json_file: str | None) -> None:
+    """Refuse, before any fit, outputs that cannot be written or that one output of the run would overwrite.
+
+    Parameters
+    ----------
+    out : Path
+        The ``--out`` folder.
+    json_file : str or None
+        The ``--json`` file; it may be ``OUT/run.json`` (the same record), not another file of ``--out``.
+
+    Raises
+    ------
+    TransferkitError
+        Naming the path and what is in the way.
+    """
+    from .report.records import RECORD_FILE, REPORT_FILE
+
+    if out.exists() and not out.is_dir():
+        raise TransferkitError(f"--out {str(out)!r} is a file; expected a folder for the curve's files")
+    written = (RECORD_FILE, "curve.png", "curve.svg", REPORT_FILE)
+    for name in written:
+        if (out / name).is_dir():
+            raise TransferkitError(f"--out {str(out)!r} holds a folder {name!r} where that file goes; move it")
+    if (out / RECORD_FILE).is_file():  # an earlier curve is replaced as meant; another run's record would be lost
+        try:
+            kind = json.loads((out / RECORD_FILE).read_text()).get("kind")
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            kind = None
+        if kind != "curve":
+            what = f"the run record of a {kind!r} run" if isinstance(kind, str) else "a file that is no curve record"
+            raise TransferkitError(
+                f"--out {str(out)!r} holds {RECORD_FILE}, {what}, which the curve would replace; choose another folder"
+            )
+    if not json_file:
+        return
+    record = os.path.realpath(json_file)
+    if record == os.path.realpath(out):
+        raise TransferkitError(f"--json {json_file!r} is the --out folder; choose a file name")
+    for name in written[1:]:
+        if record == os.path.realpath(out / name):
+            raise TransferkitError(
+                f"--json {json_file!r} would overwrite the {name} that --out writes; choose another file"
+            )
+
+
 def command_curve(args: argparse.Namespace) -> int:
     """Run ``transferkit curve``; see the module docstring."""
     from .cli import _print_table, comma_names, positive_ints
@@ -88,12 +152,12 @@ def command_curve(args: argparse.Namespace) -> int:
     if args.scratch_steps is not None and args.scratch_steps < 1:
         raise TransferkitError(f"--scratch-steps must be a positive number of steps; got {args.scratch_steps}")
     strategies = comma_names(args.strategies, "--strategies", "linear-probe,scratch,classical")
+    _refuse_ignored_options(args, strategies)
     data = args.data or DEFAULT_CURVE_DATA
     out = Path(args.out or Path("runs") / f"curve-{_slug(data)}")
+    _check_curve_outputs(out, args.json)
     split = load_dataset(data, test_size=args.test_size, text_column=args.text_column, label_column=args.label_column)
     seeds = [args.seed + i for i in range(args.seeds)]
-    if out.exists() and not out.is_dir():
-        raise TransferkitError(f"--out {str(out)!r} is a file; expected a folder for the curve's files")
     print(
         f"transferkit curve: {data} ({split.train.modality}, {len(split.train.classes)} classes), "
         f"k = {', '.join(map(str, sorted(set(ks))))} labels per class, {len(seeds)} seed{'s' * (len(seeds) > 1)}, "

@@ -191,6 +191,8 @@ def native_cfg(
         raise TransferkitError("give exactly one of input_size (images) and in_features (feature vectors)")
     if in_features is not None and arch != "mlp":
         raise TransferkitError(f"--arch {arch} reads images; feature vectors need --arch mlp")
+    if in_features is not None and int(in_features) < 1:
+        raise DataError(f"the feature vectors have {in_features} features; an mlp needs at least 1")
     hidden = tuple(int(width) for width in hidden)
     if arch == "mlp" and (not hidden or min(hidden) < 1):
         raise TransferkitError(f"hidden layer widths must be positive ints; got {hidden}")

@@ -307,6 +307,29 @@ def _keep_source_head(backbone: Any, network: TransferNetwork, image_size: int |
             backbone.cfg = dataclasses.replace(backbone.cfg, input_size=(channels, int(image_size), int(image_size)))
 
 
+def _check_finite(X: np.ndarray) -> None:
+    """Refuse NaN or infinite inputs before the source statistics spread them over whole columns."""
+    if X.dtype.kind in "fc" and not np.isfinite(X).all():
+        raise DataError(f"X has {int((~np.isfinite(X)).sum())} NaN or infinite values; expected finite values")
+
+
+def _check_unit_pixels(X: np.ndarray) -> None:
+    """Images other than uint8 must already be pixels in [0, 1].
+
+    The stack is trained on the pixels clamped to [0, 1] (resizing may overshoot by a rounding
+    error) but fine-tuned on them unclamped: 0-255 or 0-16 floats would be trained on as nearly
+    binary images and then read as something else, without a word.
+    """
+    if X.dtype == np.uint8 or X.size == 0:
+        return
+    low, high = float(X.min()), float(X.max())
+    if low < 0 or high > 1:
+        raise DataError(
+            f"X holds images with values in [{low:g}, {high:g}] (dtype {X.dtype}); layer-wise pre-training reads "
+            "pixels as uint8 (0-255) or as floats in [0, 1]: scale them first (e.g. X / 255 for 0-255 pixels)"
+        )
+
+
 def _unit_interval(backbone: Any, inputs: np.ndarray) -> torch.Tensor:
     """The inputs as the backbone reads them, flattened: ``(N, D)`` in [0, 1]."""
     preprocess = backbone.preprocessor()
@@ -356,11 +379,16 @@ def pretrain_unsupervised(
         config = LayerwiseConfig()
     elif isinstance(config, dict):
         config = LayerwiseConfig.from_dict(config)
+    elif not isinstance(config, LayerwiseConfig):
+        raise TransferkitError(f"config must be a LayerwiseConfig, a dict of its settings or None; got {config!r}")
     config.validate()
     modality = _modality(X)
     if modality not in ("image", "tabular") or not isinstance(X, np.ndarray):
-        raise DataError(f"layer-wise pre-training reads image arrays or (N, D) feature arrays; got {modality} data")
+        got = "image paths (load them into an array first)" if modality == "image" else f"{modality} data"
+        raise DataError(f"layer-wise pre-training reads image arrays or (N, D) feature arrays; got {got}")
+    _check_finite(X)
     if modality == "image":
+        _check_unit_pixels(X)
         shape: dict[str, Any] = dict(input_size=_image_shape(X, image_size))
     else:
         features = X.astype(np.float32)

@@ -134,9 +134,14 @@ def describe_labels_saved(entry: dict[str, Any]) -> str:
             return f"{base} does not reach it by k = {k_match:g}, the largest k measured"
         return f"{base} does not reach it by k = {k_match:g}: more than {saved:.0f} labels saved"
     if entry["relation"] == "<=":
-        if saved <= 0:
+        if saved < 0:  # k' <= the smallest k < transfer's k: transfer needs at least this many more
+            more = f"transfer needs at least {-saved:.0f} labels more"
+            return f"{base} reaches it with {k_match:g} per class or fewer: {more}"
+        if saved == 0:
             return f"{base} reaches it with {k_match:g} per class or fewer: no labels saved"
         return f"{base} reaches it with {k_match:g} per class or fewer: at most {saved:.0f} labels saved"
+    if round(saved) == 0:  # not "0 labels saved" nor "transfer needs 0 labels more"
+        return f"{base} needs {k_match:.1f} per class: about as many labels as transfer"
     if saved < 0:
         return f"{base} needs only {k_match:.1f} per class: transfer needs {-saved:.0f} labels more"
     return f"{base} needs {k_match:.1f} per class: {saved:.0f} labels saved"
