@@ -239,6 +239,10 @@ def test_cli_pretrain_stores_an_entry_that_fit_and_list_use(zoo_home, capsys):
         assert code == 0, capsys.readouterr().err
         out = capsys.readouterr().out
         assert "fine-tuned with the defaults stored with zoo:cli-cnn: " in out and "body_lr_scale 1.0" in out
+        stored_line = next(line for line in out.splitlines() if line.startswith("fine-tuned with the defaults"))
+        kept, _, given = stored_line.partition("; given instead: ")
+        assert "epochs 1" in given and "epochs" not in kept  # --epochs 1 beat the stored epochs: not listed as used
+        assert ("batchnorm eval" in given) == (batchnorm == "eval")
         record = json.loads(report.read_text())
         assert record["training"]["batchnorm"] == batchnorm and record["training"]["hflip"] is False
         assert record["backbone_fine_tuning"]["body_lr_scale"] == 1.0

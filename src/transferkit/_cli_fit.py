@@ -187,8 +187,13 @@ def command_fit(args: argparse.Namespace) -> int:
         print(f"(mean ± std over {len(seeds)} seeds; times are per seed)")
     stored = model.history_.get("backbone_fine_tuning")
     if stored:
-        settings = ", ".join(f"{key} {value}" for key, value in stored.items())
-        print(f"fine-tuned with the defaults stored with {model.backbone_.cfg.name}: {settings} (options given win)")
+        used = model.history_.get("training") or {}  # the settings training ran with
+        kept = ", ".join(f"{key} {value}" for key, value in stored.items() if used.get(key, value) == value)
+        given = ", ".join(f"{key} {used[key]}" for key in stored if key in used and used[key] != stored[key])
+        print(
+            f"fine-tuned with the defaults stored with {model.backbone_.cfg.name}: {kept or 'none kept'}"
+            + (f"; given instead: {given}" if given else "")
+        )
 
     record: dict[str, Any] = {
         "dataset": data,
