@@ -149,3 +149,9 @@ def test_few_shot_indices_names_non_index_labels():
         few_shot_indices(np.array([3, 3, 7]), 2, 0, classes=["x", "y"])
     with pytest.raises(DataError, match="compared"):
         few_shot_indices(np.array([None, "a"], dtype=object), 1, 0)
+
+
+def test_select_adaptation_takes_one_method_name_as_that_method():
+    one = select_adaptation("shallow-coral", XS, YS, XT, random_state=0)  # not the letters 's', 'h', ...
+    listed = select_adaptation(["shallow-coral"], XS, YS, XT, random_state=0)
+    assert [c.method for c in one.candidates] == [c.method for c in listed.candidates] == ["shallow-coral"]

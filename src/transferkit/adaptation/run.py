@@ -448,7 +448,7 @@ def choose_candidates(
 
 
 def select_adaptation(
-    methods: list[str] | tuple[str, ...],
+    methods: str | list[str] | tuple[str, ...],
     source: Any,
     labels: np.ndarray,
     target: Any,
@@ -464,9 +464,9 @@ def select_adaptation(
 
     Parameters
     ----------
-    methods : sequence of str
-        Methods to try (from :data:`METHODS`); those of :data:`WEIGHTED_METHODS` at every weight of
-        ``weights``.
+    methods : sequence of str, or str
+        Methods to try (from :data:`METHODS`), or one method's name; those of :data:`WEIGHTED_METHODS`
+        at every weight of ``weights``.
     source : array, shape (N_s, D)
     labels : ndarray of int, shape (N_s,)
     target : array, shape (N_t, D)
@@ -508,6 +508,8 @@ def select_adaptation(
             raise DataError("reverse validation needs a class with at least 2 source examples, to hold one out")
     else:
         train, validation = np.arange(len(labels)), np.zeros(0, dtype=np.int64)
+    if isinstance(methods, str):  # one name, not a sequence of its letters
+        methods = [methods]
     methods = list(dict.fromkeys(check_method(m) for m in methods))
     if not len(weights) and any(m in WEIGHTED_METHODS for m in methods):
         raise DataError(f"weights is empty; methods {[m for m in methods if m in WEIGHTED_METHODS]} need one or more")
